@@ -1,0 +1,156 @@
+//! [`Host`]: what the Lua surface needs from the engine.
+//!
+//! The kernel keeps mailboxes and channels inside Lua; anything that crosses
+//! a worker, touches shared tables (names, links) or needs the clock goes
+//! through this trait. The runtime implements it once per worker; tests can
+//! implement it with plain collections.
+
+use crate::Value;
+
+/// An error a host call reports back to Lua as `nil, err`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct HostError {
+    /// One of the `errors` kinds (`INVALID`, `NOT_FOUND`, ...).
+    pub kind: &'static str,
+    /// The message Lua sees through `tostring(err)`.
+    pub message: String,
+}
+
+impl HostError {
+    /// A caller mistake.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        HostError { kind: "INVALID", message: message.into() }
+    }
+    /// Nothing by that name or id.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        HostError { kind: "NOT_FOUND", message: message.into() }
+    }
+    /// A name or resource is taken.
+    pub fn already_exists(message: impl Into<String>) -> Self {
+        HostError { kind: "ALREADY_EXISTS", message: message.into() }
+    }
+    /// The service cannot answer now.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        HostError { kind: "UNAVAILABLE", message: message.into() }
+    }
+}
+
+/// Result of a host call.
+pub type HostResult<T> = Result<T, HostError>;
+
+/// Where a new process goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Placement {
+    /// On this worker, in `slot`; the kernel builds its coroutine.
+    Local {
+        /// Scheduler slot.
+        slot: u32,
+        /// Its PID string.
+        pid: String,
+        /// Function to call in the module (empty: the chunk is the body).
+        method: String,
+    },
+    /// On another worker; the kernel ships the arguments as [`Value`]s.
+    Remote {
+        /// Target worker.
+        worker: usize,
+        /// Its PID string.
+        pid: String,
+        /// Function to call in the module.
+        method: String,
+    },
+}
+
+/// Outcome of a send that the kernel could not deliver itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendOutcome {
+    /// Handed to another worker or node (or dropped: the PID is dead).
+    Routed,
+    /// The name resolved to this PID, which lives on this worker.
+    Local(String),
+}
+
+/// Spawn options, as bits: 1 monitor, 2 link, 4 monitor for `process.exec`.
+pub type SpawnFlags = u32;
+
+/// Log levels for `logger`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Debug.
+    Debug,
+    /// Info.
+    Info,
+    /// Warn.
+    Warn,
+    /// Error.
+    Error,
+}
+
+/// The engine services the Lua surface calls.
+pub trait Host {
+    /// Makes the process in `slot` runnable (it was waiting).
+    fn wake(&self, slot: u32);
+    /// Routes a message the kernel did not find locally (`dest` is a PID or name).
+    fn send(&self, from_slot: u32, dest: &str, topic: &str, payload: Value) -> HostResult<SendOutcome>;
+    /// Picks the worker and PID for a new process of definition `id` on `host`.
+    fn place(&self, id: &str, host: &str) -> HostResult<Placement>;
+    /// The source text and chunk name of a definition (first use on a worker).
+    fn source(&self, id: &str) -> HostResult<(String, String)>;
+    /// The kernel built the coroutine of a locally placed process.
+    fn started(&self, slot: u32, thread: mlua::Thread, parent: &str, flags: SpawnFlags) -> HostResult<String>;
+    /// Ships a spawn to another worker.
+    #[allow(clippy::too_many_arguments)]
+    fn spawn_remote(
+        &self,
+        worker: usize,
+        pid: &str,
+        id: &str,
+        method: &str,
+        parent: &str,
+        flags: SpawnFlags,
+        args: Vec<Value>,
+    ) -> HostResult<String>;
+    /// The process in `slot` ended: `Ok(value)` on return, `Err(message)` on error.
+    fn exit(&self, slot: u32, result: Result<Value, String>);
+    /// `process.monitor`.
+    fn monitor(&self, slot: u32, dest: &str) -> HostResult<()>;
+    /// `process.unmonitor`.
+    fn unmonitor(&self, slot: u32, dest: &str) -> HostResult<()>;
+    /// `process.link`.
+    fn link(&self, slot: u32, dest: &str) -> HostResult<()>;
+    /// `process.unlink`.
+    fn unlink(&self, slot: u32, dest: &str) -> HostResult<()>;
+    /// `process.cancel`.
+    fn cancel(&self, slot: u32, dest: &str, reason: &str) -> HostResult<()>;
+    /// `process.terminate` of another process.
+    fn terminate(&self, slot: u32, dest: &str) -> HostResult<()>;
+    /// `process.set_options{trap_links=...}`.
+    fn trap_links(&self, slot: u32, on: bool);
+    /// `process.registry.register`.
+    fn register(&self, slot: u32, name: &str, pid: Option<&str>, scope: i64) -> HostResult<()>;
+    /// `process.registry.lookup`.
+    fn lookup(&self, name: &str) -> HostResult<String>;
+    /// `process.registry.unregister`; `false` when nothing was removed.
+    fn unregister(&self, slot: u32, name: &str, scope: i64) -> HostResult<bool>;
+    /// Fires kernel timer `id` after `ms` milliseconds.
+    fn timer(&self, id: u64, ms: f64);
+    /// Milliseconds on a monotonic clock.
+    fn now_ms(&self) -> f64;
+    /// Wall-clock nanoseconds since the Unix epoch.
+    fn wall_ns(&self) -> i64;
+    /// The coroutine now running Lua code (for time-slice preemption).
+    fn set_running(&self, thread: &mlua::Thread);
+    /// Whether the last yield of a nested coroutine was a preemption.
+    fn take_preempted(&self) -> bool;
+    /// `system.exit(code)`: stop the node gracefully.
+    fn node_exit(&self, code: i32);
+    /// This node's id.
+    fn node_id(&self) -> String;
+    /// Writes one line to the node's stdout (`print`).
+    fn print(&self, line: &[u8]);
+    /// Writes a structured log line tagged with the running process.
+    fn log(&self, level: Level, msg: &str, fields: &[(String, String)]);
+    /// The PID of the process in `slot`.
+    fn pid_of(&self, slot: u32) -> Option<String>;
+}

@@ -1,0 +1,334 @@
+//! The Lua surface of a wippy node.
+//!
+//! [`install`] turns a fresh Lua state into a worker state: it loads the
+//! kernel (`kernel.lua`: process records, mailboxes, channels, select), the
+//! sandbox every process sees (`sandbox.lua`), and the Rust-backed modules
+//! (`json`, `logger`, `system`). The engine is reached only through the
+//! [`Host`] trait, so this crate never depends on the runtime.
+//!
+//! LuaLS annotation files for editors live in `types/` next to this crate.
+#![deny(missing_docs)]
+
+mod duration;
+mod host;
+mod json;
+mod system;
+mod value;
+
+use std::ffi::c_void;
+use std::rc::Rc;
+
+use mlua::{Function, LightUserData, Lua, MultiValue, Table, Thread};
+
+pub use duration::parse_ms;
+pub use host::{Host, HostError, HostResult, Level, Placement, SendOutcome, SpawnFlags};
+pub use value::{MAX_DEPTH, Value, ValueError};
+
+/// The value a kernel yield carries when a process waits for a wake-up.
+pub const BLOCK: *mut c_void = 1 as *mut c_void;
+/// The value a kernel yield carries when a process terminates itself.
+pub const KILL: *mut c_void = 2 as *mut c_void;
+
+const KERNEL: &str = include_str!("kernel.lua");
+const SANDBOX: &str = include_str!("sandbox.lua");
+
+/// Handles to the kernel entry points the worker loop calls.
+#[derive(Clone)]
+pub struct Kernel {
+    /// `start(slot, pid, id, method, parent, args) -> thread`.
+    pub start: Function,
+    /// `define(id, source, chunkname) -> true | nil, err`.
+    pub define: Function,
+    /// `spawn_order(slot, pid, id, method, parent, args) -> thread | nil, err`.
+    pub spawn_order: Function,
+    /// The kernel's slot → record table; Rust clears a slot when it is done with it.
+    pub procs: Table,
+    /// `reap(slot)`: forget a process that Rust ended.
+    pub reap: Function,
+    /// `deliver(pid, topic, from, data)`.
+    pub deliver: Function,
+    /// `event(slot, kind, from, value, err, reason)`.
+    pub event: Function,
+    /// `timer(id)`.
+    pub timer: Function,
+    /// `count() -> n`: live process records (diagnostics and tests).
+    pub count: Function,
+    /// The error metatable, for [`Value::to_lua`].
+    pub err_mt: Table,
+}
+
+/// Builds an error object (`{kind, message}` with the kernel's metatable).
+pub fn error_value(lua: &Lua, err_mt: &Table, kind: &str, message: &str) -> mlua::Result<mlua::Value> {
+    let t = lua.create_table()?;
+    t.raw_set("kind", kind)?;
+    t.raw_set("message", message)?;
+    t.set_metatable(Some(err_mt.clone()))?;
+    Ok(mlua::Value::Table(t))
+}
+
+fn fail(lua: &Lua, e: HostError) -> mlua::Result<MultiValue> {
+    (mlua::Value::Nil, e.kind, e.message).into_lua_multi(lua)
+}
+
+use mlua::IntoLuaMulti;
+
+/// Installs the kernel and the standard modules into `lua`.
+pub fn install(lua: &Lua, host: Rc<dyn Host>) -> mlua::Result<Kernel> {
+    let h = host_table(lua, &host)?;
+    let k: Table = lua.load(KERNEL).set_name("=kernel").call((
+        h.clone(),
+        LightUserData(BLOCK),
+        LightUserData(KILL),
+        host.node_id(),
+    ))?;
+    let err_mt: Table = k.get("ERR")?;
+    let extra = lua.create_table()?;
+    extra.set("json", json::module(lua, &err_mt)?)?;
+    extra.set("logger", logger(lua, &host)?)?;
+    extra.set("system", system::module(lua, &host, &err_mt)?)?;
+    let hw = host.clone();
+    extra.set(
+        "write",
+        lua.create_function(move |_, s: mlua::LuaString| {
+            hw.print(&s.as_bytes());
+            Ok(())
+        })?,
+    )?;
+    lua.load(SANDBOX).set_name("=sandbox").call::<Table>((k.clone(), extra))?;
+    Ok(Kernel {
+        start: k.get("start")?,
+        define: k.get("define")?,
+        spawn_order: k.get("spawn_order")?,
+        procs: k.get("PROCS")?,
+        reap: k.get("reap")?,
+        deliver: k.get("deliver")?,
+        event: k.get("event")?,
+        timer: k.get("timer")?,
+        count: k.get("count")?,
+        err_mt,
+    })
+}
+
+fn host_table(lua: &Lua, host: &Rc<dyn Host>) -> mlua::Result<Table> {
+    let h = lua.create_table()?;
+    let err_mt_cell: Rc<std::cell::OnceCell<Table>> = Rc::new(std::cell::OnceCell::new());
+
+    let x = host.clone();
+    h.set("wake", lua.create_function(move |_, slot: u32| Ok(x.wake(slot)))?)?;
+
+    let x = host.clone();
+    let emt = err_mt_cell.clone();
+    h.set(
+        "send",
+        lua.create_function(move |lua, (slot, dest, topic, data): (u32, String, String, mlua::Value)| {
+            let payload = match Value::from_lua(&data, emt.get()) {
+                Ok(v) => v,
+                Err(e) => return fail(lua, HostError::invalid(e.to_string())),
+            };
+            match x.send(slot, &dest, &topic, payload) {
+                Ok(SendOutcome::Routed) => true.into_lua_multi(lua),
+                Ok(SendOutcome::Local(pid)) => pid.into_lua_multi(lua),
+                Err(e) => fail(lua, e),
+            }
+        })?,
+    )?;
+
+    let x = host.clone();
+    h.set(
+        "place",
+        lua.create_function(move |lua, (id, hst): (String, String)| match x.place(&id, &hst) {
+            Ok(Placement::Local { slot, pid, method }) => (i64::from(slot), pid, method).into_lua_multi(lua),
+            Ok(Placement::Remote { worker, pid, method }) => (-(worker as i64) - 1, pid, method).into_lua_multi(lua),
+            Err(e) => fail(lua, e),
+        })?,
+    )?;
+
+    let x = host.clone();
+    h.set(
+        "source",
+        lua.create_function(move |lua, id: String| match x.source(&id) {
+            Ok((src, name)) => (src, name).into_lua_multi(lua),
+            Err(e) => (mlua::Value::Nil, e.message).into_lua_multi(lua),
+        })?,
+    )?;
+
+    let x = host.clone();
+    h.set(
+        "started",
+        lua.create_function(move |lua, (slot, co, parent, flags): (u32, Thread, String, u32)| {
+            match x.started(slot, co, &parent, flags) {
+                Ok(pid) => pid.into_lua_multi(lua),
+                Err(e) => fail(lua, e),
+            }
+        })?,
+    )?;
+
+    let x = host.clone();
+    let emt = err_mt_cell.clone();
+    h.set(
+        "spawn_remote",
+        lua.create_function(
+            move |lua, (worker, pid, id, method, parent, flags, args): (usize, String, String, String, String, u32, MultiValue)| {
+                let mut vals = Vec::with_capacity(args.len());
+                for a in args.iter() {
+                    match Value::from_lua(a, emt.get()) {
+                        Ok(v) => vals.push(v),
+                        Err(e) => return fail(lua, HostError::invalid(e.to_string())),
+                    }
+                }
+                match x.spawn_remote(worker, &pid, &id, &method, &parent, flags, vals) {
+                    Ok(pid) => pid.into_lua_multi(lua),
+                    Err(e) => fail(lua, e),
+                }
+            },
+        )?,
+    )?;
+
+    let x = host.clone();
+    let emt = err_mt_cell.clone();
+    h.set(
+        "exit",
+        lua.create_function(move |_, (slot, ok, res): (u32, bool, mlua::Value)| {
+            let result = if ok {
+                Ok(Value::from_lua(&res, emt.get()).unwrap_or(Value::Nil))
+            } else {
+                Err(match &res {
+                    mlua::Value::String(s) => s.to_string_lossy(),
+                    other => format!("{other:?}"),
+                })
+            };
+            x.exit(slot, result);
+            Ok(())
+        })?,
+    )?;
+
+    for (name, op) in [("monitor", 0u8), ("unmonitor", 1), ("link", 2), ("unlink", 3), ("terminate", 4)] {
+        let x = host.clone();
+        h.set(
+            name,
+            lua.create_function(move |lua, (slot, dest): (u32, String)| {
+                let r = match op {
+                    0 => x.monitor(slot, &dest),
+                    1 => x.unmonitor(slot, &dest),
+                    2 => x.link(slot, &dest),
+                    3 => x.unlink(slot, &dest),
+                    _ => x.terminate(slot, &dest),
+                };
+                match r {
+                    Ok(()) => true.into_lua_multi(lua),
+                    Err(e) => fail(lua, e),
+                }
+            })?,
+        )?;
+    }
+
+    let x = host.clone();
+    h.set(
+        "cancel",
+        lua.create_function(move |lua, (slot, dest, reason): (u32, String, String)| match x.cancel(slot, &dest, &reason) {
+            Ok(()) => true.into_lua_multi(lua),
+            Err(e) => fail(lua, e),
+        })?,
+    )?;
+
+    let x = host.clone();
+    h.set("trap_links", lua.create_function(move |_, (slot, on): (u32, bool)| Ok(x.trap_links(slot, on)))?)?;
+
+    let x = host.clone();
+    h.set(
+        "register",
+        lua.create_function(move |lua, (slot, name, pid, scope): (u32, String, Option<String>, i64)| {
+            match x.register(slot, &name, pid.as_deref(), scope) {
+                Ok(()) => true.into_lua_multi(lua),
+                Err(e) => fail(lua, e),
+            }
+        })?,
+    )?;
+    let x = host.clone();
+    h.set(
+        "lookup",
+        lua.create_function(move |lua, name: String| match x.lookup(&name) {
+            Ok(pid) => pid.into_lua_multi(lua),
+            Err(e) => fail(lua, e),
+        })?,
+    )?;
+    let x = host.clone();
+    h.set(
+        "unregister",
+        lua.create_function(move |lua, (slot, name, scope): (u32, String, i64)| match x.unregister(slot, &name, scope) {
+            Ok(b) => b.into_lua_multi(lua),
+            Err(e) => fail(lua, e),
+        })?,
+    )?;
+
+    let x = host.clone();
+    h.set("timer", lua.create_function(move |_, (id, ms): (u64, f64)| Ok(x.timer(id, ms)))?)?;
+    let x = host.clone();
+    h.set("now", lua.create_function(move |_, ()| Ok(x.now_ms()))?)?;
+    let x = host.clone();
+    h.set("wall_ns", lua.create_function(move |_, ()| Ok(x.wall_ns()))?)?;
+    let x = host.clone();
+    h.set("set_running", lua.create_function(move |_, co: Thread| Ok(x.set_running(&co)))?)?;
+    let x = host.clone();
+    h.set("take_preempted", lua.create_function(move |_, ()| Ok(x.take_preempted()))?)?;
+    h.set(
+        "duration_ms",
+        lua.create_function(|lua, d: mlua::Value| {
+            let r = match &d {
+                mlua::Value::Integer(i) if *i >= 0 => Ok(*i as f64),
+                mlua::Value::Number(n) if *n >= 0.0 && n.is_finite() => Ok(*n),
+                mlua::Value::String(s) => parse_ms(&s.to_string_lossy()),
+                other => Err(format!("invalid duration: expected milliseconds or a string like \"250ms\", got {}", other.type_name())),
+            };
+            match r {
+                Ok(ms) => ms.into_lua_multi(lua),
+                Err(e) => (mlua::Value::Nil, e).into_lua_multi(lua),
+            }
+        })?,
+    )?;
+
+    // The error metatable exists only once the kernel has run; fill the cell lazily.
+    let cell = err_mt_cell.clone();
+    let set_mt = lua.create_function(move |_, mt: Table| {
+        let _ = cell.set(mt);
+        Ok(())
+    })?;
+    h.set("set_err_mt", set_mt)?;
+    Ok(h)
+}
+
+fn logger(lua: &Lua, host: &Rc<dyn Host>) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    for (name, level) in [("debug", Level::Debug), ("info", Level::Info), ("warn", Level::Warn), ("error", Level::Error)] {
+        let x = host.clone();
+        t.set(
+            name,
+            lua.create_function(move |_, (_this, msg, fields): (mlua::Value, mlua::Value, Option<Table>)| {
+                let msg = match msg {
+                    mlua::Value::String(s) => s.to_string_lossy(),
+                    other => format!("{other:?}"),
+                };
+                let mut kv = Vec::new();
+                if let Some(f) = fields {
+                    for (k, v) in f.pairs::<mlua::Value, mlua::Value>().flatten() {
+                        kv.push((display(&k), display(&v)));
+                    }
+                }
+                x.log(level, &msg, &kv);
+                Ok(())
+            })?,
+        )?;
+    }
+    Ok(t)
+}
+
+fn display(v: &mlua::Value) -> String {
+    match v {
+        mlua::Value::String(s) => s.to_string_lossy(),
+        mlua::Value::Integer(i) => i.to_string(),
+        mlua::Value::Number(n) => n.to_string(),
+        mlua::Value::Boolean(b) => b.to_string(),
+        mlua::Value::Nil => "nil".into(),
+        other => other.type_name().to_string(),
+    }
+}

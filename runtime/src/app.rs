@@ -1,0 +1,76 @@
+//! Apps: the entries a node runs, loaded from `src/**/_index.yaml` or from a
+//! single Lua file.
+
+mod index;
+mod loader;
+
+use std::sync::Arc;
+
+pub use loader::{AppError, load_dir, load_script};
+
+/// A `process.lua` entry: source text and the function to call.
+#[derive(Debug, Clone)]
+pub struct Definition {
+    /// Entry id, `namespace:name`.
+    pub id: String,
+    /// Lua source text.
+    pub source: Arc<str>,
+    /// Name used in tracebacks (`@src/worker.lua`).
+    pub chunkname: String,
+    /// Function to call; empty when the chunk itself is the process body.
+    pub method: String,
+}
+
+/// Restart policy of a service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestartPolicy {
+    /// First delay after a failure.
+    pub initial_delay: std::time::Duration,
+    /// Upper bound of the delay.
+    pub max_delay: std::time::Duration,
+    /// Multiplier applied after each consecutive failure.
+    pub backoff_factor: f64,
+    /// Give up after this many consecutive failures (0: never).
+    pub max_attempts: u32,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        RestartPolicy {
+            initial_delay: std::time::Duration::from_millis(100),
+            max_delay: std::time::Duration::from_secs(10),
+            backoff_factor: 2.0,
+            max_attempts: 0,
+        }
+    }
+}
+
+/// A `process.service` entry.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// Entry id.
+    pub id: String,
+    /// Process definition to run.
+    pub process: String,
+    /// Host to run it on.
+    pub host: String,
+    /// Arguments passed to the process function.
+    pub args: Vec<wippy_lua_stdlib::Value>,
+    /// When to restart it.
+    pub restart: RestartPolicy,
+    /// Start at boot.
+    pub auto_start: bool,
+}
+
+/// Everything a node runs.
+#[derive(Debug, Clone, Default)]
+pub struct App {
+    /// Process definitions.
+    pub definitions: Vec<Definition>,
+    /// Host ids.
+    pub hosts: Vec<String>,
+    /// Services started at boot.
+    pub services: Vec<Service>,
+    /// For `wippy run FILE.lua`: the definition and host of the main process.
+    pub main: Option<(String, String)>,
+}

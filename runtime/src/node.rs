@@ -1,0 +1,228 @@
+//! [`Node`]: builds the subsystems in order and stops them in reverse.
+//!
+//! Start: shared state → workers → preemption watchdog → services.
+//! Shutdown phases, each logged: (1) services get CANCEL and are terminated
+//! when the deadline passes; (2) workers kill what is left; (3) worker
+//! threads and the watchdog are joined.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
+use wippy_lua_stdlib::{HostError, Value};
+
+use crate::app::App;
+use crate::pid::Pid;
+use crate::scheduler::envelope::{Envelope, ExitResult};
+use crate::scheduler::preempt::Watchdog;
+use crate::service::Supervisor;
+use crate::shared::Shared;
+
+/// How a node runs.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    /// Node id (the node part of PIDs).
+    pub node_id: String,
+    /// Worker threads (0: one per core).
+    pub workers: usize,
+    /// Lua heap limit per worker, in bytes.
+    pub memory_limit: usize,
+    /// How long a process may run before it is preempted.
+    pub time_slice: Duration,
+    /// How long services get to stop after CANCEL.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        NodeOptions {
+            node_id: "local".into(),
+            workers: 0,
+            memory_limit: 1 << 30,
+            time_slice: Duration::from_millis(5),
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// A thread could not be created.
+    #[error("could not start thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// A running node.
+pub struct Node {
+    shared: Arc<Shared>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    watchdog: Option<Watchdog>,
+    supervisor: Option<Supervisor>,
+    opts: NodeOptions,
+}
+
+impl Node {
+    /// Starts workers and services for `app`.
+    pub fn start(opts: NodeOptions, app: App) -> Result<Node, NodeError> {
+        let n = if opts.workers == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { opts.workers };
+        let shared = Arc::new(Shared::new(opts.node_id.clone(), n, opts.memory_limit));
+        {
+            let mut defs = shared.defs.write().unwrap_or_else(|e| e.into_inner());
+            for d in app.definitions {
+                defs.insert(d.id.clone(), Arc::new(d));
+            }
+            let mut hosts = shared.hosts.write().unwrap_or_else(|e| e.into_inner());
+            hosts.extend(app.hosts);
+        }
+        let mut workers = Vec::with_capacity(n);
+        for idx in 0..n {
+            let s = shared.clone();
+            workers.push(std::thread::Builder::new().name(format!("wippy-worker-{idx}")).spawn(move || {
+                if let Err(e) = crate::scheduler::run_worker(idx, s.clone()) {
+                    tracing::error!(worker = idx, error = %e, "worker failed to start");
+                    s.request_exit(70);
+                }
+            })?);
+        }
+        let slots = shared.workers.iter().map(|w| w.preempt.clone()).collect();
+        let watchdog = Watchdog::start(slots, opts.time_slice)?;
+        let supervisor = Supervisor::start(shared.clone(), app.services)?;
+        tracing::info!(node = %opts.node_id, workers = n, "node started");
+        Ok(Node { shared, workers, watchdog: Some(watchdog), supervisor: Some(supervisor), opts })
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> &str {
+        &self.shared.node_id
+    }
+
+    /// Number of worker threads.
+    pub fn workers(&self) -> usize {
+        self.shared.n_workers()
+    }
+
+    /// Spawns a process from outside (no parent).
+    pub fn spawn(&self, id: &str, host: &str, args: Vec<Value>) -> Result<String, HostError> {
+        self.shared.spawn_external(id, host, args, None)
+    }
+
+    /// Spawns a process and returns a receiver for its result.
+    pub fn spawn_watched(
+        &self,
+        id: &str,
+        host: &str,
+        args: Vec<Value>,
+    ) -> Result<(String, Receiver<ExitResult>), HostError> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let pid = self.shared.spawn_external(
+            id,
+            host,
+            args,
+            Some(Box::new(move |r| {
+                let _ = tx.send(r);
+            })),
+        )?;
+        Ok((pid, rx))
+    }
+
+    /// Sends a message from outside any process (`from` is empty).
+    pub fn send(&self, dest: &str, topic: &str, payload: Value) -> Result<(), HostError> {
+        let s = if Pid::looks_like(dest) {
+            dest.to_string()
+        } else {
+            self.shared.registry.lookup(dest).ok_or_else(|| HostError::not_found(format!("could not resolve: {dest}")))?
+        };
+        let pid = Pid::parse(&s).map_err(|e| HostError::invalid(e.to_string()))?;
+        self.shared.route(Envelope::Message {
+            to: pid.counter,
+            to_pid: s,
+            from: String::new(),
+            topic: topic.to_string(),
+            payload,
+        });
+        Ok(())
+    }
+
+    /// Looks up a LOCAL name.
+    pub fn lookup(&self, name: &str) -> Option<String> {
+        self.shared.registry.lookup(name)
+    }
+
+    /// Live processes.
+    pub fn live(&self) -> usize {
+        self.shared.live()
+    }
+
+    /// Service restarts so far.
+    pub fn restarts(&self) -> u64 {
+        self.supervisor.as_ref().map_or(0, |s| s.restarts())
+    }
+
+    /// Asks the node to stop (as `system.exit(code)` does).
+    pub fn request_exit(&self, code: i32) {
+        self.shared.request_exit(code);
+    }
+
+    /// Waits for an exit request.
+    pub fn wait_exit(&self, timeout: Option<Duration>) -> Option<i32> {
+        self.shared.wait_exit(timeout)
+    }
+
+    /// Stops the node in order and returns the exit code (0 unless requested).
+    pub fn shutdown(mut self) -> i32 {
+        tracing::info!("shutdown: stopping services");
+        if let Some(s) = self.supervisor.take() {
+            s.stop(self.opts.shutdown_timeout);
+        }
+        tracing::info!(live = self.shared.live(), "shutdown: stopping workers");
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        for w in &self.shared.workers {
+            w.mailroom.nudge();
+        }
+        for j in self.workers.drain(..) {
+            let _ = j.join();
+        }
+        if let Some(w) = self.watchdog.take() {
+            w.stop();
+        }
+        tracing::info!("shutdown: done");
+        self.shared.exit_code().unwrap_or(0)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if !self.workers.is_empty() {
+            self.shared.stopping.store(true, Ordering::SeqCst);
+            for w in &self.shared.workers {
+                w.mailroom.nudge();
+            }
+            for j in self.workers.drain(..) {
+                let _ = j.join();
+            }
+        }
+        if let Some(w) = self.watchdog.take() {
+            w.stop();
+        }
+    }
+}
+
+/// A cloneable way to ask a node to stop (signal handlers, watchers).
+#[derive(Clone)]
+pub struct ExitHandle(Arc<Shared>);
+
+impl ExitHandle {
+    /// Asks the node to stop with `code` (the first request wins).
+    pub fn request_exit(&self, code: i32) {
+        self.0.request_exit(code);
+    }
+}
+
+impl Node {
+    /// A handle that can request an exit from any thread.
+    pub fn exit_handle(&self) -> ExitHandle {
+        ExitHandle(self.shared.clone())
+    }
+}

@@ -1,0 +1,94 @@
+//! Process identifiers.
+//!
+//! A PID prints as `{node@host|0x0002a}`: the node id, the `process.host`
+//! entry the process runs on, and a per-node counter in hex (at least five
+//! digits). The counter also routes: `counter % workers` is the worker that
+//! owns the process, so a send needs no shared lookup table.
+
+use std::fmt;
+
+/// A parsed PID.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Pid {
+    /// Node id (empty for PIDs printed without a node part).
+    pub node: String,
+    /// The `process.host` entry id.
+    pub host: String,
+    /// The per-node counter.
+    pub counter: u64,
+}
+
+/// Why a string is not a PID.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PidError {
+    /// Not wrapped in `{` `}`.
+    #[error("invalid pid format: missing braces")]
+    MissingBraces,
+    /// No `|` between host and counter.
+    #[error("invalid pid format: missing pipe")]
+    MissingPipe,
+    /// The counter is not `0x` followed by hex digits.
+    #[error("invalid pid format: bad counter")]
+    BadCounter,
+}
+
+impl Pid {
+    /// Builds a PID.
+    pub fn new(node: impl Into<String>, host: impl Into<String>, counter: u64) -> Pid {
+        Pid { node: node.into(), host: host.into(), counter }
+    }
+
+    /// Parses the string form. The legacy three-part form
+    /// `{node@host|ns:name|0x1}` is accepted and the middle part dropped.
+    pub fn parse(s: &str) -> Result<Pid, PidError> {
+        let inner = s.strip_prefix('{').and_then(|r| r.strip_suffix('}')).ok_or(PidError::MissingBraces)?;
+        let (head, rest) = inner.split_once('|').ok_or(PidError::MissingPipe)?;
+        let uniq = rest.rsplit('|').next().unwrap_or(rest);
+        let hex = uniq.strip_prefix("0x").ok_or(PidError::BadCounter)?;
+        let counter = u64::from_str_radix(hex, 16).map_err(|_| PidError::BadCounter)?;
+        let (node, host) = match head.split_once('@') {
+            Some((n, h)) => (n, h),
+            None => ("", head),
+        };
+        Ok(Pid::new(node, host, counter))
+    }
+
+    /// Cheap check used before parsing: PIDs start with `{`, names never do
+    /// in practice.
+    pub fn looks_like(s: &str) -> bool {
+        s.starts_with('{')
+    }
+}
+
+impl fmt::Display for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("{")?;
+        if !self.node.is_empty() {
+            write!(f, "{}@", self.node)?;
+        }
+        write!(f, "{}|0x{:05x}}}", self.host, self.counter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prints_and_parses_back() {
+        let p = Pid::new("n1", "app:processes", 1);
+        assert_eq!(p.to_string(), "{n1@app:processes|0x00001}");
+        assert_eq!(Pid::parse(&p.to_string()), Ok(p));
+        let big = Pid::new("n1", "app:p", 0x123456);
+        assert_eq!(big.to_string(), "{n1@app:p|0x123456}");
+        assert_eq!(Pid::parse("{app:p|0x00002}"), Ok(Pid::new("", "app:p", 2)));
+    }
+
+    #[test]
+    fn legacy_form_and_errors() {
+        assert_eq!(Pid::parse("{n@h|ns:x|0x0000a}"), Ok(Pid::new("n", "h", 10)));
+        assert_eq!(Pid::parse("n@h|0x1"), Err(PidError::MissingBraces));
+        assert_eq!(Pid::parse("{n@h}"), Err(PidError::MissingPipe));
+        assert_eq!(Pid::parse("{n@h|12}"), Err(PidError::BadCounter));
+    }
+}

@@ -1,0 +1,337 @@
+//! [`WorkerHost`]: the engine side of the Lua surface, one per worker.
+
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use wippy_lua_stdlib::{Host, HostError, HostResult, Level, Placement, SendOutcome, SpawnFlags, Value};
+
+use super::envelope::{Envelope, EventKind, SpawnOrder};
+use super::preempt;
+use super::procs::Proc;
+use super::worker::{Core, NONE};
+use crate::pid::Pid;
+
+/// How often a worker checks whether it should hand new processes to a less
+/// loaded worker (spawning locally is ~10× cheaper than across threads).
+const BALANCE_EVERY: u32 = 64;
+
+/// The [`Host`] of one worker.
+pub(crate) struct WorkerHost(pub(crate) Rc<Core>);
+
+impl WorkerHost {
+    fn pid_of_slot(&self, slot: u32) -> HostResult<String> {
+        self.0.procs.borrow().get(slot).map(|p| p.pid.clone()).ok_or_else(|| HostError::invalid("no such process"))
+    }
+
+    /// Resolves a PID string or a registered name.
+    fn resolve(&self, dest: &str) -> HostResult<(Pid, String)> {
+        if Pid::looks_like(dest) {
+            let pid = Pid::parse(dest).map_err(|e| HostError::invalid(e.to_string()))?;
+            return Ok((pid, dest.to_string()));
+        }
+        let s = self.0.shared.registry.lookup(dest).ok_or_else(|| HostError::not_found(format!("could not resolve: {dest}")))?;
+        let pid = Pid::parse(&s).map_err(|e| HostError::invalid(e.to_string()))?;
+        Ok((pid, s))
+    }
+
+    fn is_here(&self, pid: &Pid) -> bool {
+        pid.node.is_empty() || pid.node == self.0.shared.node_id
+    }
+
+    fn relate(&self, slot: u32, dest: &str, link: bool, on: bool) -> HostResult<()> {
+        let (pid, s) = self.resolve(dest)?;
+        let me = self.pid_of_slot(slot)?;
+        if s == me {
+            return Err(HostError::invalid(if link { "cannot link to self" } else { "cannot monitor self" }));
+        }
+        {
+            let mut procs = self.0.procs.borrow_mut();
+            let Some(p) = procs.get_mut(slot) else { return Ok(()) };
+            let rel = p.rel_mut();
+            let list = if link { &mut rel.links } else { &mut rel.watching };
+            if on {
+                if !list.contains(&s) {
+                    list.push(s.clone());
+                }
+            } else {
+                list.retain(|x| *x != s);
+            }
+        }
+        if self.is_here(&pid) {
+            self.0.route(Envelope::Watch { to: pid.counter, to_pid: s, from: me, link, on });
+        } else if on {
+            // Remote nodes arrive with the cluster; until then the PID is unreachable.
+            let kind = if link { EventKind::LinkExit } else { EventKind::Exit };
+            self.0.route(Envelope::Event {
+                to: self.0.procs.borrow().get(slot).map_or(0, |p| p.counter),
+                kind,
+                from: s,
+                result: Err("node disconnected".into()),
+                reason: String::new(),
+            });
+        }
+        Ok(())
+    }
+
+    fn place_worker(&self) -> usize {
+        let core = &self.0;
+        let tick = core.spawn_tick.get().wrapping_add(1);
+        core.spawn_tick.set(tick);
+        if tick % BALANCE_EVERY != 0 || core.shared.n_workers() == 1 {
+            return core.idx;
+        }
+        let mine = core.shared.workers[core.idx].live.load(Ordering::Relaxed);
+        let best = core.shared.least_loaded();
+        let theirs = core.shared.workers[best].live.load(Ordering::Relaxed);
+        if mine > theirs + theirs / 4 + 64 { best } else { core.idx }
+    }
+}
+
+impl Host for WorkerHost {
+    fn wake(&self, slot: u32) {
+        self.0.wake(slot);
+    }
+
+    fn send(&self, from_slot: u32, dest: &str, topic: &str, payload: Value) -> HostResult<SendOutcome> {
+        let (pid, s) = self.resolve(dest)?;
+        if !self.is_here(&pid) {
+            return Ok(SendOutcome::Routed);
+        }
+        let w = self.0.shared.worker_of(pid.counter);
+        if w == self.0.idx {
+            return Ok(SendOutcome::Local(s));
+        }
+        let from = self.pid_of_slot(from_slot).unwrap_or_default();
+        self.0.route(Envelope::Message { to: pid.counter, to_pid: s, from, topic: topic.to_string(), payload });
+        Ok(SendOutcome::Routed)
+    }
+
+    fn place(&self, id: &str, host: &str) -> HostResult<Placement> {
+        if self.0.shared.stopping.load(Ordering::Relaxed) {
+            return Err(HostError::unavailable("node is shutting down"));
+        }
+        let def = self.0.shared.check_spawn(id, host)?;
+        let w = self.place_worker();
+        let (counter, pid) = self.0.shared.alloc_pid(w, host);
+        if w == self.0.idx {
+            *self.0.pending.borrow_mut() = Some((counter, pid.clone()));
+            let slot = self.0.procs.borrow().next_slot();
+            Ok(Placement::Local { slot, pid, method: def.method.clone() })
+        } else {
+            Ok(Placement::Remote { worker: w, pid, method: def.method.clone() })
+        }
+    }
+
+    fn source(&self, id: &str) -> HostResult<(String, String)> {
+        let defs = self.0.shared.defs.read().unwrap_or_else(|e| e.into_inner());
+        let d = defs.get(id).ok_or_else(|| HostError::not_found(format!("process definition not found: {id}")))?;
+        Ok((d.source.to_string(), d.chunkname.clone()))
+    }
+
+    fn started(&self, slot: u32, thread: mlua::Thread, parent: &str, flags: SpawnFlags) -> HostResult<String> {
+        let (counter, pid) =
+            self.0.pending.borrow_mut().take().ok_or_else(|| HostError::invalid("spawn without placement"))?;
+        let mut p = Proc::new(thread.state(), counter, pid.clone());
+        let parent_slot = self.0.current.get();
+        if !parent.is_empty() && parent_slot != NONE {
+            if flags & 0b101 != 0 {
+                p.rel_mut().watchers.push(parent.to_string());
+            }
+            if flags & 0b010 != 0 {
+                p.rel_mut().links.push(parent.to_string());
+            }
+            let mut procs = self.0.procs.borrow_mut();
+            if let Some(pp) = procs.get_mut(parent_slot) {
+                if flags & 0b101 != 0 {
+                    pp.rel_mut().watching.push(pid.clone());
+                }
+                if flags & 0b010 != 0 {
+                    pp.rel_mut().links.push(pid.clone());
+                }
+            }
+        }
+        self.0.shared.workers[self.0.idx].live.fetch_add(1, Ordering::Relaxed);
+        let got = self.0.procs.borrow_mut().insert(p);
+        debug_assert_eq!(got, slot);
+        self.0.wake(got);
+        Ok(pid)
+    }
+
+    fn spawn_remote(
+        &self,
+        worker: usize,
+        pid: &str,
+        id: &str,
+        method: &str,
+        parent: &str,
+        flags: SpawnFlags,
+        args: Vec<Value>,
+    ) -> HostResult<String> {
+        let parsed = Pid::parse(pid).map_err(|e| HostError::invalid(e.to_string()))?;
+        let parent_slot = self.0.current.get();
+        if parent_slot != NONE
+            && flags != 0
+            && let Some(pp) = self.0.procs.borrow_mut().get_mut(parent_slot)
+        {
+            if flags & 0b101 != 0 {
+                pp.rel_mut().watching.push(pid.to_string());
+            }
+            if flags & 0b010 != 0 {
+                pp.rel_mut().links.push(pid.to_string());
+            }
+        }
+        debug_assert_eq!(self.0.shared.worker_of(parsed.counter), worker);
+        self.0.route(Envelope::Spawn(Box::new(SpawnOrder {
+            counter: parsed.counter,
+            pid: pid.to_string(),
+            def: id.to_string(),
+            method: method.to_string(),
+            parent: parent.to_string(),
+            flags,
+            args,
+            system_watch: false,
+        })));
+        Ok(pid.to_string())
+    }
+
+    fn exit(&self, slot: u32, result: Result<Value, String>) {
+        if let Some(p) = self.0.procs.borrow_mut().get_mut(slot) {
+            p.result = Some(result);
+        }
+    }
+
+    fn monitor(&self, slot: u32, dest: &str) -> HostResult<()> {
+        self.relate(slot, dest, false, true)
+    }
+
+    fn unmonitor(&self, slot: u32, dest: &str) -> HostResult<()> {
+        self.relate(slot, dest, false, false)
+    }
+
+    fn link(&self, slot: u32, dest: &str) -> HostResult<()> {
+        self.relate(slot, dest, true, true)
+    }
+
+    fn unlink(&self, slot: u32, dest: &str) -> HostResult<()> {
+        self.relate(slot, dest, true, false)
+    }
+
+    fn cancel(&self, slot: u32, dest: &str, reason: &str) -> HostResult<()> {
+        let (pid, _) = self.resolve(dest)?;
+        let from = self.pid_of_slot(slot)?;
+        if self.is_here(&pid) {
+            self.0.route(Envelope::Event {
+                to: pid.counter,
+                kind: EventKind::Cancel,
+                from,
+                result: Ok(Value::Nil),
+                reason: reason.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    fn terminate(&self, _slot: u32, dest: &str) -> HostResult<()> {
+        let (pid, _) = self.resolve(dest)?;
+        if self.is_here(&pid) {
+            self.0.route(Envelope::Kill { to: pid.counter, reason: "terminated".into() });
+        }
+        Ok(())
+    }
+
+    fn trap_links(&self, slot: u32, on: bool) {
+        if let Some(p) = self.0.procs.borrow_mut().get_mut(slot) {
+            p.trap_links = on;
+        }
+    }
+
+    fn register(&self, slot: u32, name: &str, pid: Option<&str>, scope: i64) -> HostResult<()> {
+        match scope {
+            0 => {}
+            1 => return Err(HostError::unavailable("eventual registry not available (cluster.enabled is false)")),
+            2 | 3 => return Err(HostError::unavailable("global registry not available (cluster.enabled is false)")),
+            _ => return Err(HostError::invalid(format!("unknown registry scope {scope}"))),
+        }
+        let (target, s) = match pid {
+            Some(p) => {
+                let parsed = Pid::parse(p).map_err(|e| HostError::invalid(format!("invalid pid: {e}")))?;
+                (parsed, p.to_string())
+            }
+            None => {
+                let me = self.pid_of_slot(slot)?;
+                (Pid::parse(&me).map_err(|e| HostError::invalid(e.to_string()))?, me)
+            }
+        };
+        self.0.shared.registry.register(name, &s).map_err(|e| HostError::already_exists(e.to_string()))?;
+        if pid.is_some() && self.is_here(&target) {
+            // The target may have exited already; its worker drops the name if so.
+            self.0.route(Envelope::CheckName { to: target.counter, to_pid: s, name: name.to_string() });
+        }
+        Ok(())
+    }
+
+    fn lookup(&self, name: &str) -> HostResult<String> {
+        self.0.shared.registry.lookup(name).ok_or_else(|| HostError::not_found("name not registered"))
+    }
+
+    fn unregister(&self, _slot: u32, name: &str, scope: i64) -> HostResult<bool> {
+        match scope {
+            0 => Ok(self.0.shared.registry.unregister(name)),
+            1..=3 => Err(HostError::unavailable("cluster name scopes need cluster.enabled: true")),
+            _ => Err(HostError::invalid(format!("unknown registry scope {scope}"))),
+        }
+    }
+
+    fn timer(&self, id: u64, ms: f64) {
+        let at = Instant::now() + Duration::from_secs_f64(ms.max(0.0) / 1000.0);
+        self.0.timers.borrow_mut().add(at, id);
+    }
+
+    fn now_ms(&self) -> f64 {
+        self.0.shared.epoch.elapsed().as_secs_f64() * 1000.0
+    }
+
+    fn wall_ns(&self) -> i64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
+    }
+
+    fn set_running(&self, thread: &mlua::Thread) {
+        self.0.shared.workers[self.0.idx].preempt.switch(thread.state());
+    }
+
+    fn take_preempted(&self) -> bool {
+        preempt::take_preempted()
+    }
+
+    fn node_exit(&self, code: i32) {
+        self.0.shared.request_exit(code);
+    }
+
+    fn node_id(&self) -> String {
+        self.0.shared.node_id.clone()
+    }
+
+    fn print(&self, line: &[u8]) {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(line);
+        let _ = out.write_all(b"\n");
+        let _ = out.flush();
+    }
+
+    fn log(&self, level: Level, msg: &str, fields: &[(String, String)]) {
+        let pid = self.0.procs.borrow().get(self.0.current.get()).map(|p| p.pid.clone()).unwrap_or_default();
+        let fields = fields.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
+        match level {
+            Level::Debug => tracing::debug!(target: "lua", pid = %pid, fields = %fields, "{msg}"),
+            Level::Info => tracing::info!(target: "lua", pid = %pid, fields = %fields, "{msg}"),
+            Level::Warn => tracing::warn!(target: "lua", pid = %pid, fields = %fields, "{msg}"),
+            Level::Error => tracing::error!(target: "lua", pid = %pid, fields = %fields, "{msg}"),
+        }
+    }
+
+    fn pid_of(&self, slot: u32) -> Option<String> {
+        self.0.procs.borrow().get(slot).map(|p| p.pid.clone())
+    }
+}

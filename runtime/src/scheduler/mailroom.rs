@@ -1,0 +1,78 @@
+//! The cross-worker inbox of one worker, and how the worker sleeps.
+//!
+//! Senders append whole batches under a short lock; the owner swaps the
+//! vector out. A sleeping worker is unparked only when it advertised that it
+//! sleeps, so a busy worker never pays for a wake-up (a cross-core wake costs
+//! ~20 µs here, a batch append well under 1 µs).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::thread::Thread;
+use std::time::Duration;
+
+use super::envelope::Envelope;
+
+/// The shared half of a worker: what other threads may touch.
+#[derive(Default)]
+pub struct Mailroom {
+    inbound: Mutex<Vec<Envelope>>,
+    has_mail: AtomicBool,
+    sleeping: AtomicBool,
+    thread: OnceLock<Thread>,
+}
+
+impl Mailroom {
+    /// Records the owning thread (called once by the worker at start).
+    pub fn bind(&self) {
+        let _ = self.thread.set(std::thread::current());
+    }
+
+    /// Appends a batch and wakes the owner if it sleeps.
+    pub fn post(&self, batch: &mut Vec<Envelope>) {
+        if batch.is_empty() {
+            return;
+        }
+        {
+            let mut q = self.inbound.lock().unwrap_or_else(|e| e.into_inner());
+            if q.is_empty() {
+                std::mem::swap(&mut *q, batch);
+            } else {
+                q.append(batch);
+            }
+        }
+        self.has_mail.store(true, Ordering::SeqCst);
+        self.nudge();
+    }
+
+    /// Wakes the owner if it is parked (used for mail and for shutdown).
+    pub fn nudge(&self) {
+        if self.sleeping.swap(false, Ordering::SeqCst)
+            && let Some(t) = self.thread.get()
+        {
+            t.unpark();
+        }
+    }
+
+    /// Takes everything posted so far, reusing `into`'s allocation.
+    pub fn take(&self, into: &mut Vec<Envelope>) {
+        if !self.has_mail.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        let mut q = self.inbound.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::swap(&mut *q, into);
+    }
+
+    /// Parks the owner until mail arrives or `timeout` passes.
+    pub fn sleep(&self, timeout: Option<Duration>) {
+        self.sleeping.store(true, Ordering::SeqCst);
+        if self.has_mail.load(Ordering::SeqCst) {
+            self.sleeping.store(false, Ordering::SeqCst);
+            return;
+        }
+        match timeout {
+            Some(d) => std::thread::park_timeout(d),
+            None => std::thread::park(),
+        }
+        self.sleeping.store(false, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,153 @@
+//! The process table of one worker: slots, PID counters, links and monitors.
+//!
+//! The Lua side of a process (its coroutine, mailbox, channels) lives in the
+//! kernel; this table keeps what the scheduler and the exit protocol need.
+//! Relations are boxed and absent for most processes, which keeps an idle
+//! process small.
+
+use std::collections::HashMap;
+
+use mlua::ffi;
+
+use super::envelope::ExitResult;
+
+/// Links and monitors of one process, by PID string.
+#[derive(Default, Debug)]
+pub struct Relations {
+    /// Bidirectional links.
+    pub links: Vec<String>,
+    /// Processes monitoring this one (they get `pid.exit`).
+    pub watchers: Vec<String>,
+    /// Processes this one monitors (released when it exits).
+    pub watching: Vec<String>,
+}
+
+/// One process as the scheduler sees it.
+pub struct Proc {
+    /// The coroutine; valid while the kernel's `PROCS[slot]` holds it.
+    pub state: *mut ffi::lua_State,
+    /// PID counter.
+    pub counter: u64,
+    /// PID string.
+    pub pid: String,
+    /// In the run queue.
+    pub queued: bool,
+    /// Resumed at least once (the first resume passes the slot).
+    pub started: bool,
+    /// `trap_links` option.
+    pub trap_links: bool,
+    /// The node wants its result (see `Shared::watches`).
+    pub system_watch: bool,
+    /// Links and monitors, when it has any.
+    pub rel: Option<Box<Relations>>,
+    /// Set by the kernel's exit call.
+    pub result: Option<ExitResult>,
+}
+
+impl Proc {
+    /// A process about to run for the first time.
+    pub fn new(state: *mut ffi::lua_State, counter: u64, pid: String) -> Proc {
+        Proc {
+            state,
+            counter,
+            pid,
+            queued: false,
+            started: false,
+            trap_links: false,
+            system_watch: false,
+            rel: None,
+            result: None,
+        }
+    }
+
+    /// Relations, created on first use.
+    pub fn rel_mut(&mut self) -> &mut Relations {
+        self.rel.get_or_insert_with(Box::default)
+    }
+}
+
+/// Slots with reuse, plus counter → slot.
+#[derive(Default)]
+pub struct Procs {
+    slots: Vec<Option<Proc>>,
+    free: Vec<u32>,
+    by_counter: HashMap<u64, u32>,
+}
+
+impl Procs {
+    /// The slot the next `insert` will use.
+    pub fn next_slot(&self) -> u32 {
+        self.free.last().copied().unwrap_or(self.slots.len() as u32)
+    }
+
+    /// Inserts at `next_slot()`.
+    pub fn insert(&mut self, p: Proc) -> u32 {
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                self.slots.push(None);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.by_counter.insert(p.counter, slot);
+        self.slots[slot as usize] = Some(p);
+        slot
+    }
+
+    /// Removes the process in `slot`.
+    pub fn remove(&mut self, slot: u32) -> Option<Proc> {
+        let p = self.slots.get_mut(slot as usize)?.take()?;
+        self.by_counter.remove(&p.counter);
+        self.free.push(slot);
+        Some(p)
+    }
+
+    /// The process in `slot`.
+    pub fn get(&self, slot: u32) -> Option<&Proc> {
+        self.slots.get(slot as usize)?.as_ref()
+    }
+
+    /// The process in `slot`, mutably.
+    pub fn get_mut(&mut self, slot: u32) -> Option<&mut Proc> {
+        self.slots.get_mut(slot as usize)?.as_mut()
+    }
+
+    /// The slot of PID counter `counter`.
+    pub fn slot_of(&self, counter: u64) -> Option<u32> {
+        self.by_counter.get(&counter).copied()
+    }
+
+    /// Slots of every live process.
+    pub fn slots(&self) -> Vec<u32> {
+        self.by_counter.values().copied().collect()
+    }
+
+    /// Number of live processes.
+    pub fn len(&self) -> usize {
+        self.by_counter.len()
+    }
+
+    /// Whether no process is live.
+    pub fn is_empty(&self) -> bool {
+        self.by_counter.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_reused_and_counters_map_back() {
+        let mut t = Procs::default();
+        let s0 = t.next_slot();
+        assert_eq!(t.insert(Proc::new(std::ptr::null_mut(), 10, "a".into())), s0);
+        let s1 = t.insert(Proc::new(std::ptr::null_mut(), 11, "b".into()));
+        assert_eq!(t.slot_of(11), Some(s1));
+        assert!(t.remove(s0).is_some());
+        assert_eq!(t.slot_of(10), None);
+        assert_eq!(t.next_slot(), s0);
+        assert_eq!(t.insert(Proc::new(std::ptr::null_mut(), 12, "c".into())), s0);
+        assert_eq!(t.len(), 2);
+    }
+}

@@ -1,0 +1,184 @@
+//! State every worker and the node's control threads share.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use wippy_lua_stdlib::{HostError, HostResult, Value};
+
+use crate::app::Definition;
+use crate::naming::Registry;
+use crate::pid::Pid;
+use crate::scheduler::envelope::{Envelope, ExitResult, SpawnOrder};
+use crate::scheduler::mailroom::Mailroom;
+use crate::scheduler::preempt::PreemptSlot;
+
+/// Called once with the result of a process the node watches.
+pub type SystemWatch = Box<dyn FnOnce(ExitResult) + Send + Sync>;
+
+/// The shared half of one worker.
+#[derive(Default)]
+pub struct WorkerHandle {
+    /// Cross-worker inbox.
+    pub mailroom: Mailroom,
+    /// What the preemption watchdog looks at.
+    pub preempt: Arc<PreemptSlot>,
+    /// Next PID sequence number for processes placed on this worker.
+    pub seq: AtomicU64,
+    /// Live processes on this worker (placement and metrics).
+    pub live: AtomicUsize,
+}
+
+/// Node-wide state.
+pub struct Shared {
+    /// This node's id: the node part of every PID.
+    pub node_id: String,
+    /// One handle per worker.
+    pub workers: Vec<WorkerHandle>,
+    /// Process definitions by id.
+    pub defs: RwLock<HashMap<String, Arc<Definition>>>,
+    /// Known `process.host` ids.
+    pub hosts: RwLock<HashSet<String>>,
+    /// LOCAL names.
+    pub registry: Registry,
+    /// Exit callbacks of system-watched processes, by PID counter.
+    pub watches: DashMap<u64, SystemWatch>,
+    /// Set once shutdown has begun: workers kill what is left and stop.
+    pub stopping: AtomicBool,
+    /// Per-worker Lua heap limit in bytes.
+    pub memory_limit: usize,
+    /// Node start, the zero of `time.monotonic()`.
+    pub epoch: Instant,
+    exit: Mutex<Option<i32>>,
+    exit_cv: Condvar,
+}
+
+impl Shared {
+    /// Builds the shared state for `workers` workers.
+    pub fn new(node_id: String, workers: usize, memory_limit: usize) -> Shared {
+        Shared {
+            node_id,
+            workers: (0..workers).map(|_| WorkerHandle::default()).collect(),
+            defs: RwLock::default(),
+            hosts: RwLock::default(),
+            registry: Registry::default(),
+            watches: DashMap::new(),
+            stopping: AtomicBool::new(false),
+            memory_limit,
+            epoch: Instant::now(),
+            exit: Mutex::new(None),
+            exit_cv: Condvar::new(),
+        }
+    }
+
+    /// Number of workers.
+    pub fn n_workers(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// The worker owning PID counter `counter`.
+    pub fn worker_of(&self, counter: u64) -> usize {
+        (counter % self.workers.len() as u64) as usize
+    }
+
+    /// Allocates a PID on worker `w`.
+    pub fn alloc_pid(&self, w: usize, host: &str) -> (u64, String) {
+        let seq = self.workers[w].seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let counter = seq * self.workers.len() as u64 + w as u64;
+        (counter, Pid::new(self.node_id.as_str(), host, counter).to_string())
+    }
+
+    /// Checks that a definition and a host exist; returns the definition.
+    pub fn check_spawn(&self, id: &str, host: &str) -> HostResult<Arc<Definition>> {
+        let def = self
+            .defs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+            .ok_or_else(|| HostError::not_found(format!("process definition not found: {id}")))?;
+        if !self.hosts.read().unwrap_or_else(|e| e.into_inner()).contains(host) {
+            return Err(HostError::not_found(format!("host not found: {host}")));
+        }
+        Ok(def)
+    }
+
+    /// The worker with the fewest live processes.
+    pub fn least_loaded(&self) -> usize {
+        (0..self.workers.len()).min_by_key(|&w| self.workers[w].live.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+
+    /// Spawns a process from outside any worker (services, the CLI, tests).
+    /// `watch`, when given, is called with the process's result.
+    pub fn spawn_external(
+        &self,
+        id: &str,
+        host: &str,
+        args: Vec<Value>,
+        watch: Option<SystemWatch>,
+    ) -> HostResult<String> {
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(HostError::unavailable("node is shutting down"));
+        }
+        let def = self.check_spawn(id, host)?;
+        let w = self.least_loaded();
+        let (counter, pid) = self.alloc_pid(w, host);
+        let system_watch = watch.is_some();
+        if let Some(cb) = watch {
+            self.watches.insert(counter, cb);
+        }
+        let order = SpawnOrder {
+            counter,
+            pid: pid.clone(),
+            def: id.to_string(),
+            method: def.method.clone(),
+            parent: String::new(),
+            flags: 0,
+            args,
+            system_watch,
+        };
+        self.post(w, Envelope::Spawn(Box::new(order)));
+        Ok(pid)
+    }
+
+    /// Posts one envelope to worker `w`.
+    pub fn post(&self, w: usize, env: Envelope) {
+        self.workers[w].mailroom.post(&mut vec![env]);
+    }
+
+    /// Routes an envelope to the worker owning its target.
+    pub fn route(&self, env: Envelope) {
+        let w = self.worker_of(env.target());
+        self.post(w, env);
+    }
+
+    /// Asks the node to stop with `code` (first request wins).
+    pub fn request_exit(&self, code: i32) {
+        let mut e = self.exit.lock().unwrap_or_else(|e| e.into_inner());
+        if e.is_none() {
+            *e = Some(code);
+        }
+        self.exit_cv.notify_all();
+    }
+
+    /// Waits up to `timeout` (forever when `None`) for an exit request.
+    pub fn wait_exit(&self, timeout: Option<Duration>) -> Option<i32> {
+        let guard = self.exit.lock().unwrap_or_else(|e| e.into_inner());
+        match timeout {
+            None => *self.exit_cv.wait_while(guard, |e| e.is_none()).unwrap_or_else(|e| e.into_inner()),
+            Some(t) => *self.exit_cv.wait_timeout_while(guard, t, |e| e.is_none()).unwrap_or_else(|e| e.into_inner()).0,
+        }
+    }
+
+    /// The exit code requested so far, if any.
+    pub fn exit_code(&self) -> Option<i32> {
+        *self.exit.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Live processes on the whole node.
+    pub fn live(&self) -> usize {
+        self.workers.iter().map(|w| w.live.load(Ordering::Relaxed)).sum()
+    }
+}

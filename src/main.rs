@@ -1,0 +1,143 @@
+//! The `wippy` command line. Parsing and wiring only; the engine lives in
+//! `wippy-runtime`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use wippy_config::{Config, LogEncoding};
+use wippy_runtime::{App, Node, NodeOptions};
+
+#[derive(Parser)]
+#[command(name = "wippy", version, about = "Run a node of Lua processes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run an app folder (default: the current folder) or a single Lua file.
+    Run {
+        /// App folder (with src/_index.yaml) or FILE.lua.
+        target: Option<PathBuf>,
+        /// Config file (default: wippy.yaml in the app folder, when present).
+        #[arg(long, short = 'c')]
+        config: Option<PathBuf>,
+        /// Override a config key: --set scheduler.workers=4 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
+    /// Check an app folder or Lua file without running it.
+    Check {
+        /// App folder or FILE.lua.
+        target: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { target, config, sets } => run(target, config, sets),
+        Command::Check { target } => check(target),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("wippy: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load_app(target: &Path) -> Result<App> {
+    let app = if target.extension().is_some_and(|e| e == "lua") {
+        wippy_runtime::app::load_script(target)?
+    } else {
+        wippy_runtime::app::load_dir(target)?
+    };
+    Ok(app)
+}
+
+fn check(target: Option<PathBuf>) -> Result<i32> {
+    let target = target.unwrap_or_else(|| PathBuf::from("."));
+    let app = load_app(&target)?;
+    println!("ok: {} definitions, {} hosts, {} services", app.definitions.len(), app.hosts.len(), app.services.len());
+    Ok(0)
+}
+
+fn run(target: Option<PathBuf>, config: Option<PathBuf>, sets: Vec<String>) -> Result<i32> {
+    let target = target.unwrap_or_else(|| PathBuf::from("."));
+    let is_script = target.extension().is_some_and(|e| e == "lua");
+    let config_path = config.or_else(|| {
+        let dir = if is_script { target.parent().map(Path::to_path_buf).unwrap_or_default() } else { target.clone() };
+        let p = dir.join("wippy.yaml");
+        p.exists().then_some(p)
+    });
+    let env = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    let cfg = Config::load(config_path.as_deref(), &sets, env)?;
+    init_logging(&cfg);
+    let app = load_app(&target)?;
+    let main = app.main.clone();
+    let opts = NodeOptions {
+        node_id: cfg.node_name(),
+        workers: cfg.scheduler.effective_workers(),
+        memory_limit: cfg.scheduler.memory_limit.bytes() as usize,
+        time_slice: cfg.scheduler.time_slice.as_std(),
+        shutdown_timeout: cfg.scheduler.shutdown_timeout.as_std(),
+    };
+    let node = Node::start(opts, app).context("starting the node")?;
+    watch_signals(node.exit_handle())?;
+    if let Some((def, host)) = main {
+        let (pid, rx) = node.spawn_watched(&def, &host, Vec::new()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        tracing::debug!(%pid, "main process started");
+        let exit = node.exit_handle();
+        std::thread::Builder::new().name("wippy-main-watch".into()).spawn(move || {
+            let code = match rx.recv() {
+                Ok(Ok(_)) => 0,
+                Ok(Err(e)) => {
+                    eprintln!("{e}");
+                    1
+                }
+                Err(_) => 1,
+            };
+            exit.request_exit(code);
+        })?;
+    }
+    let code = node.wait_exit(None).unwrap_or(0);
+    tracing::info!(code, "stopping");
+    let final_code = node.shutdown();
+    Ok(if final_code != 0 { final_code } else { code })
+}
+
+fn watch_signals(exit: wippy_runtime::ExitHandle) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::Builder::new().name("wippy-signals".into()).spawn(move || {
+        rt.block_on(async move {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot watch SIGTERM");
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            }
+            exit.request_exit(0);
+        });
+    })?;
+    Ok(())
+}
+
+fn init_logging(cfg: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.logger.level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cfg.logger.encoding {
+        LogEncoding::Json => builder.json().init(),
+        LogEncoding::Console => builder.init(),
+    }
+}
