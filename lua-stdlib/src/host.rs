@@ -39,29 +39,6 @@ impl HostError {
 /// Result of a host call.
 pub type HostResult<T> = Result<T, HostError>;
 
-/// Where a new process goes.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Placement {
-    /// On this worker, in `slot`; the kernel builds its coroutine.
-    Local {
-        /// Scheduler slot.
-        slot: u32,
-        /// Its PID string.
-        pid: String,
-        /// Function to call in the module (empty: the chunk is the body).
-        method: String,
-    },
-    /// On another worker; the kernel ships the arguments as [`Value`]s.
-    Remote {
-        /// Target worker.
-        worker: usize,
-        /// Its PID string.
-        pid: String,
-        /// Function to call in the module.
-        method: String,
-    },
-}
-
 /// Outcome of a send that the kernel could not deliver itself.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SendOutcome {
@@ -93,21 +70,20 @@ pub trait Host {
     fn wake(&self, slot: u32);
     /// Routes a message the kernel did not find locally (`dest` is a PID or name).
     fn send(&self, from_slot: u32, dest: &str, topic: &str, payload: Value) -> HostResult<SendOutcome>;
-    /// Picks the worker and PID for a new process of definition `id` on `host`.
-    fn place(&self, id: &str, host: &str) -> HostResult<Placement>;
-    /// The source text and chunk name of a definition (first use on a worker).
-    fn source(&self, id: &str) -> HostResult<(String, String)>;
-    /// The kernel built the coroutine of a locally placed process.
-    fn started(&self, slot: u32, thread: mlua::Thread, parent: &str, flags: SpawnFlags) -> HostResult<String>;
+    /// Places a new process of definition `id` on `host`. `thread` is the
+    /// coroutine the kernel built for it; it is used only when the process
+    /// lands on this worker. Returns `(slot, pid)` for a local placement or
+    /// `(-(worker + 1), pid)` for another worker.
+    fn spawn(&self, id: &str, host: &str, flags: SpawnFlags, thread: &mlua::Thread) -> HostResult<(i64, String)>;
+    /// The source text, chunk name and method of a definition (first use on a worker).
+    fn source(&self, id: &str) -> HostResult<(String, String, String)>;
     /// Ships a spawn to another worker.
-    #[allow(clippy::too_many_arguments)]
     fn spawn_remote(
         &self,
         worker: usize,
         pid: &str,
         id: &str,
         method: &str,
-        parent: &str,
         flags: SpawnFlags,
         args: Vec<Value>,
     ) -> HostResult<String>;

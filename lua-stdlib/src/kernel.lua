@@ -19,14 +19,16 @@ local traceback = debug.traceback
 local setmetatable, getmetatable, type, select, error = setmetatable, getmetatable, type, select, error
 local tostring, pairs, next, rawget, rawset, rawequal = tostring, pairs, next, rawget, rawset, rawequal
 local pcall, xpcall, load, ipairs, tonumber = pcall, xpcall, load, ipairs, tonumber
-local tremove, tpack, tunpack, sfind, ssub = table.remove, table.pack, table.unpack, string.find, string.sub
+local tremove, tpack, tunpack, sfind, ssub, sbyte = table.remove, table.pack, table.unpack, string.find, string.sub, string.byte
 local mtype = math.type
+local sgsub = string.gsub
 
 local wake, remote_send, now_ms = H.wake, H.send, H.now
 
 local PROCS = {}                          -- slot -> process record
+local COS = {}                            -- slot -> coroutine (anchors it for the scheduler)
 local BYPID = {}                          -- pid string -> process record
-local CO2REC = setmetatable({}, { __mode = "k" }) -- coroutine -> record (also nested ones)
+local CO2REC = setmetatable({}, { __mode = "k" }) -- user-created coroutine -> record
 local DEFS = {}                           -- "ns:name" -> factory
 local TIMERS = {}                         -- timer id -> channel
 local next_timer = 0
@@ -57,16 +59,16 @@ local function invalid(msg) return nil, new_error("INVALID", msg) end
 ---------------------------------------------------------------------------
 -- current process
 ---------------------------------------------------------------------------
+-- CUR[1] is the slot of the process being resumed; the Rust worker writes
+-- it before every resume, so finding the caller costs two table reads.
+local CUR = { 0 }
+
 local function current()
-  local co = co_running()
-  local rec = CO2REC[co]
-  if rec == nil then error("this call must run inside a process", 3) end
+  local rec = PROCS[CUR[1]]
+  if rec == nil or rec.dead then error("this call must run inside a process", 3) end
   return rec
 end
 
-local function block()
-  co_yield(BLOCK)
-end
 
 ---------------------------------------------------------------------------
 -- value copy between processes of the same worker
@@ -104,6 +106,7 @@ local function live(w)
 end
 
 local function pop_live(q)
+  if q == nil then return nil end
   while q[1] ~= nil do
     local w = tremove(q, 1)
     if live(w) then return w end
@@ -123,13 +126,44 @@ local function complete(w, value, ok)
   wake(w.rec.slot)
 end
 
+-- Fields: h/t index the buffer, cap its capacity, w1 the single plain
+-- receiver; buf, rq (receive waiters) and sq (send waiters) are created on
+-- first use so that an idle mailbox stays small.
 local function new_channel(cap)
-  return setmetatable({ buf = {}, h = 1, t = 0, cap = cap, closed = false, rq = {}, sq = {} }, Channel)
+  return setmetatable({ h = 1, t = 0, cap = cap }, Channel)
+end
+
+local function queue(ch, name)
+  local q = ch[name]
+  if q == nil then
+    q = {}
+    ch[name] = q
+  end
+  return q
 end
 
 -- Puts without blocking; returns true when the value was taken.
+-- The common wait: one process blocked in a plain receive. It is kept in
+-- `ch.w1` (no waiter table); `rq` holds select waiters and any further
+-- receivers, always younger than `w1`.
+local function take_w1(ch)
+  local r = ch.w1
+  ch.w1 = nil
+  if r.dead then return nil end
+  return r
+end
+
 local function try_send(ch, v)
   if ch.closed then error("send on closed channel", 0) end
+  local r = ch.w1
+  if r ~= nil then
+    r = take_w1(ch)
+    if r ~= nil then
+      r.v, r.vok, r.waiting = v, true, false
+      wake(r.slot)
+      return true
+    end
+  end
   local w = pop_live(ch.rq)
   if w then
     complete(w, v, true)
@@ -137,7 +171,12 @@ local function try_send(ch, v)
   end
   if ch.t - ch.h + 1 < ch.cap then
     local t = ch.t + 1
-    ch.buf[t] = v
+    local buf = ch.buf
+    if buf == nil then
+      buf = {}
+      ch.buf = buf
+    end
+    buf[t] = v
     ch.t = t
     return true
   end
@@ -155,7 +194,7 @@ local function try_receive(ch)
     ch.h = h
     if h > ch.t then ch.h, ch.t = 1, 0 end
     -- a sender blocked on a full buffer can now move its value in
-    local s = ch.sq[1] and pop_live(ch.sq)
+    local s = pop_live(ch.sq)
     if s then
       local t = ch.t + 1
       buf[t] = s.value
@@ -164,7 +203,7 @@ local function try_receive(ch)
     end
     return true, v, true
   end
-  local s = ch.sq[1] and pop_live(ch.sq)
+  local s = pop_live(ch.sq)
   if s then
     local v = s.value
     complete(s, nil, true)
@@ -177,9 +216,9 @@ end
 function Channel:send(v)
   if try_send(self, v) then return true end
   local w = { rec = current(), value = v }
-  local sq = self.sq
+  local sq = queue(self, "sq")
   sq[#sq + 1] = w
-  repeat block() until w.done
+  repeat co_yield(BLOCK) until w.done
   if w.ok == false then error("send on closed channel", 2) end
   return true
 end
@@ -187,16 +226,33 @@ end
 function Channel:receive()
   local got, v, ok = try_receive(self)
   if got then return v, ok end
-  local w = { rec = current() }
+  local rec = current()
   local rq = self.rq
+  if self.w1 == nil and (rq == nil or rq[1] == nil) then
+    self.w1 = rec
+    rec.waiting = true
+    repeat co_yield(BLOCK) until not rec.waiting
+    v, ok = rec.v, rec.vok
+    rec.v = nil
+    return v, ok
+  end
+  local w = { rec = rec }
+  rq = queue(self, "rq")
   rq[#rq + 1] = w
-  repeat block() until w.done
+  repeat co_yield(BLOCK) until w.done
   return w.value, w.ok
 end
 
 function Channel:close()
   if self.closed then return end
   self.closed = true
+  if self.w1 ~= nil then
+    local r = take_w1(self)
+    if r ~= nil then
+      r.v, r.vok, r.waiting = nil, false, false
+      wake(r.slot)
+    end
+  end
   local w = pop_live(self.rq)
   while w do
     complete(w, nil, false)
@@ -222,6 +278,7 @@ function Channel:len()
 end
 
 local function unqueue(q, w)
+  if q == nil then return end
   for i = 1, #q do
     if q[i] == w then
       tremove(q, i)
@@ -258,10 +315,10 @@ local function select_cases(cases)
     local c = cases[i]
     local w = { rec = rec, sel = sel, case = i, value = c.value }
     ws[i] = w
-    local q = c.recv and c.ch.rq or c.ch.sq
+    local q = queue(c.ch, c.recv and "rq" or "sq")
     q[#q + 1] = w
   end
-  repeat block() until sel.done
+  repeat co_yield(BLOCK) until sel.done
   local i = sel.case
   for k = 1, n do
     if k ~= i then
@@ -344,108 +401,98 @@ local function reap(rec)
   BYPID[rec.pid] = nil
 end
 
-local function message_handler(e)
-  if getmetatable(e) == ERR then e = e.message end
-  return traceback(tostring(e), 2)
-end
-
 local function run_main(rec)
-  local factory = DEFS[rec.def]
-  local mod = factory(rec.env, tunpack(rec.args, 1, rec.args.n))
-  local fn = mod
-  local method = rec.method
-  if sfind(method, "?", 1, true) == 1 then
-    -- optional method (scripts): use it when the file provides it
-    method = ssub(method, 2)
-    local f = type(mod) == "table" and mod[method] or rawget(rec.env, method)
-    if type(f) == "function" then
-      method = ""
-      fn = f
-    elseif type(mod) ~= "function" then
-      return mod
-    end
-  end
-  if method ~= nil and method ~= "" then
-    if type(mod) == "table" then fn = mod[method] end
-    if fn == nil then fn = rawget(rec.env, method) end
-    if type(fn) ~= "function" then
-      error("process " .. rec.def .. ": method '" .. method .. "' is not a function", 0)
-    end
-  elseif type(mod) ~= "function" then
-    -- a script: the chunk itself was the process body and has already run
-    return mod
-  end
-  local args = rec.args
-  rec.args = nil
-  return fn(tunpack(args, 1, args.n))
+  local start = rec.start
+  rec.start = nil
+  local def, n = start[1], start.n
+  local module = def[1]
+  local mod = module(rec.env, tunpack(start, 2, n))
+  local fn = resolve_main(def, mod, rec.env)
+  if fn == nil then return mod end -- a script: the chunk was the body
+  return fn(tunpack(start, 2, n))
 end
 
--- The body of every process coroutine. Rust passes the slot on first resume.
+local exit_c, exit_table = H.exit, H.exit_table
+
+-- The body of every process coroutine; Rust passes the slot on first
+-- resume. There is no pcall here on purpose: a C frame would stay on every
+-- idle process's stack (20 slots). An error kills the coroutine with its
+-- stack intact, and the worker asks `K.fail` for the traceback.
 local function ENTRY(slot)
   local rec = PROCS[slot]
-  local ok, res = xpcall(run_main, message_handler, rec)
+  local res = run_main(rec)
   reap(rec)
-  H.exit(slot, ok, res)
+  if type(res) == "table" then
+    exit_table(slot, true, res)
+  else
+    exit_c(slot, true, res)
+  end
 end
 
 -- Compiles a definition once per worker. The source is wrapped in a function
 -- taking `_ENV` so that each process gets fresh top-level locals and globals
 -- without paying for a new load. The wrapper adds no line: tracebacks keep
 -- the file's own line numbers.
-local function define(id, source, chunkname)
+local function define(id, source, chunkname, method)
   local wrapped = "return function(_ENV, ...) " .. source .. "\nend"
   local fn, err = load(wrapped, chunkname, "t", {})
   if not fn then return nil, err end
   local ok, factory = pcall(fn)
   if not ok then return nil, tostring(factory) end
-  DEFS[id] = factory
-  return true
+  local def = { factory, method or "", id }
+  DEFS[id] = def
+  return def
 end
 
-local function ensure_def(id)
-  if DEFS[id] ~= nil then return true end
-  local src, name = H.source(id)
+-- The definition `id`, compiled on first use in this worker.
+local function get_def(id)
+  local def = DEFS[id]
+  if def ~= nil then return def end
+  local src, name, method = H.source(id)
   if src == nil then return nil, name end
-  return define(id, src, name)
+  local d, err = define(id, src, name, method)
+  if d == nil then return nil, "INVALID", err end
+  return d
 end
 
 local ENV_MT -- set by the sandbox section below
 
--- Creates the Lua side of a process that Rust placed on this worker.
-local function start(slot, pid, id, method, parent, args)
-  local rec = {
-    slot = slot, pid = pid, def = id, method = method, parent = parent,
-    env = setmetatable({}, ENV_MT), args = args,
-  }
-  local co = co_create(ENTRY)
-  rec.co = co
+-- Creates the Lua side of a process placed on this worker. `start` is
+-- { def, args... , n = 1 + #args }.
+local function start(slot, pid, start_info, co)
+  local rec = { slot = slot, pid = pid, env = setmetatable({}, ENV_MT), start = start_info }
   PROCS[slot] = rec
+  COS[slot] = co
   BYPID[pid] = rec
-  CO2REC[co] = rec
-  return co
 end
+
+local spawn_c = H.spawn
 
 local function spawn_with(flags, id, host, ...)
   if type(id) ~= "string" or type(host) ~= "string" then
     return invalid("spawn requires a process id and a host")
   end
-  local me = CO2REC[co_running()]
-  local parent = me and me.pid or ""
-  local slot, pid, method = H.place(id, host)
-  if slot == nil then return herr(nil, pid, method) end
-  if slot >= 0 then
-    local ok, err = ensure_def(id)
-    if not ok then return nil, new_error("INVALID", err) end
-    local args = tpack(...)
-    for i = 1, args.n do
-      local ok, c = pcall(copy, args[i], 0)
+  local def, kind, msg = get_def(id)
+  if def == nil then return nil, new_error(kind, msg) end
+  local n = select("#", ...)
+  local info = { def, ... }
+  info.n = n + 1
+  for i = 2, n + 1 do
+    local a = info[i]
+    if type(a) == "table" or type(a) == "function" or type(a) == "userdata" or type(a) == "thread" then
+      local ok, c = pcall(copy, a, 0)
       if not ok then return invalid(c) end
-      args[i] = c
+      info[i] = c
     end
-    local co = start(slot, pid, id, method, parent, args)
-    return herr(H.started(slot, co, parent, flags))
   end
-  return herr(H.spawn_remote(-slot - 1, pid, id, method, parent, flags, ...))
+  local co = co_create(ENTRY)
+  local slot, pid, emsg = spawn_c(id, host, flags, co)
+  if slot == nil then return nil, new_error(pid, emsg) end
+  if slot >= 0 then
+    start(slot, pid, info, co)
+    return pid
+  end
+  return herr(H.spawn_remote(-slot - 1, pid, id, def[2], flags, tunpack(info, 2, n + 1)))
 end
 
 ---------------------------------------------------------------------------
@@ -470,7 +517,44 @@ local function pack_payload(n, ...)
   return { ... }
 end
 
+local send_slow
+
+-- Fast path: a local PID, a string topic and one scalar payload.
+-- Fast path: a PID of this worker, a string topic and one scalar payload
+-- (a trailing nil argument counts as no argument).
 function process.send(dest, topic, ...)
+  local rec = BYPID[dest]
+  local data, more = ...
+  if rec ~= nil and more == nil and type(topic) == "string" and sbyte(topic, 1) ~= 64 then
+    local td = type(data)
+    if td ~= "table" and td ~= "function" and td ~= "userdata" and td ~= "thread" then
+      local me = PROCS[CUR[1]] or current()
+      local subs = rec.subs
+      if subs == nil or subs[topic] == nil then
+        local ch = rec.inbox
+        local msg = setmetatable({ topic, me.pid, data }, MSG)
+        if ch ~= nil then
+          local r = ch.w1
+          if r ~= nil and not r.dead then
+            ch.w1 = nil
+            r.v, r.vok, r.waiting = msg, true, false
+            wake(r.slot)
+            return true
+          end
+        else
+          ch = inbox_of(rec)
+        end
+        try_send(ch, msg)
+        return true
+      end
+      deliver(rec, topic, me.pid, data)
+      return true
+    end
+  end
+  return send_slow(dest, topic, ...)
+end
+
+send_slow = function(dest, topic, ...)
   if type(topic) ~= "string" then
     return invalid("send requires at least destination and topic arguments")
   end
@@ -597,7 +681,7 @@ function process.exec(id, host, ...)
   end
   local w = { rec = rec }
   execs[pid] = w
-  repeat block() until w.done
+  repeat co_yield(BLOCK) until w.done
   execs[pid] = nil
   local result = w.value.result
   if result.error ~= nil then return nil, new_error("INTERNAL", result.error) end
@@ -669,15 +753,31 @@ local time = {
 local K = {}
 
 K.start = start
-K.define = define
 K.PROCS = PROCS
+K.COS = COS
+K.CUR = CUR
 
 -- Starts a process another worker (or the node) placed here.
-K.spawn_order = function(slot, pid, id, method, parent, args)
-  local ok, err = ensure_def(id)
-  if not ok then return nil, err end
-  return start(slot, pid, id, method, parent, args)
+K.spawn_order = function(slot, pid, id, args)
+  local def, kind, msg = get_def(id)
+  if def == nil then return nil, msg end
+  local n = args.n or #args
+  local info = { def, tunpack(args, 1, n) }
+  info.n = n + 1
+  local co = co_create(ENTRY)
+  start(slot, pid, info, co)
+  return co
 end
+-- The message and traceback of a process that died with error `e`.
+K.fail = function(slot, e)
+  if type(e) == "table" and type(rawget(e, "message")) == "string" then e = e.message end
+  local msg = tostring(e)
+  local co = COS[slot]
+  if co == nil then return msg end
+  -- the kernel's own frames say nothing to the author of the process
+  return (sgsub(traceback(co, msg), "\n\t%[?C?%]?:? ?kernel:[^\n]*", ""))
+end
+
 K.reap = function(slot)
   local rec = PROCS[slot]
   if rec then reap(rec) end
@@ -733,21 +833,21 @@ end
 -- Coroutines created by user code. A kernel yield (BLOCK/KILL) or a
 -- preemption inside a nested coroutine must reach the scheduler, not the
 -- user's resume, so the user-facing resume forwards those and continues.
+-- CO2REC holds only such nested coroutines; a process's own coroutine is
+-- never in it, which is how `yield` tells the two apart.
 local ucoroutine = {}
-local function forward(rec, co, ok, ...)
+local function forward(co, ok, ...)
   if ok then
     local n = select("#", ...)
     local first = ...
     if n == 1 and (rawequal(first, BLOCK) or rawequal(first, KILL)) then
-      H.set_running(rec.co)
       co_yield(first)
       H.set_running(co)
-      return forward(rec, co, co_resume(co))
+      return forward(co, co_resume(co))
     elseif n == 0 and H.take_preempted() then
-      H.set_running(rec.co)
       co_yield()
       H.set_running(co)
-      return forward(rec, co, co_resume(co))
+      return forward(co, co_resume(co))
     end
   end
   return ok, ...
@@ -755,46 +855,40 @@ end
 
 function ucoroutine.create(f)
   local co = co_create(f)
-  local rec = CO2REC[co_running()]
+  local rec = PROCS[CUR[1]]
   if rec then CO2REC[co] = rec end
   return co
 end
+local function finish(...)
+  H.set_running(co_running())
+  return ...
+end
 function ucoroutine.resume(co, ...)
-  local rec = CO2REC[co]
-  if rec == nil then return co_resume(co, ...) end
+  if CO2REC[co] == nil then return co_resume(co, ...) end
   H.set_running(co)
-  local function finish(...)
-    H.set_running(co_running())
-    return ...
-  end
-  return finish(forward(rec, co, co_resume(co, ...)))
+  return finish(forward(co, co_resume(co, ...)))
 end
 function ucoroutine.wrap(f)
   local co = ucoroutine.create(f)
+  local function unwrap(ok, ...)
+    if not ok then error((...), 0) end
+    return ...
+  end
   return function(...)
-    local function unwrap(ok, ...)
-      if not ok then error((...), 0) end
-      return ...
-    end
     return unwrap(ucoroutine.resume(co, ...))
   end
 end
 function ucoroutine.yield(...)
-  local co = co_running()
-  local rec = CO2REC[co]
-  if rec ~= nil and rec.co == co then error("attempt to yield from outside a coroutine", 2) end
+  if CO2REC[co_running()] == nil then error("attempt to yield from outside a coroutine", 2) end
   return co_yield(...)
 end
 function ucoroutine.running()
   local co, main = co_running()
-  local rec = CO2REC[co]
-  if rec ~= nil and rec.co == co then return co, true end
+  if CO2REC[co] == nil then return co, true end
   return co, main
 end
 function ucoroutine.isyieldable()
-  local co = co_running()
-  local rec = CO2REC[co]
-  if rec ~= nil and rec.co == co then return false end
+  if CO2REC[co_running()] == nil then return false end
   return co_isyieldable()
 end
 ucoroutine.status = co_status

@@ -21,7 +21,7 @@ use std::rc::Rc;
 use mlua::{Function, LightUserData, Lua, MultiValue, Table, Thread};
 
 pub use duration::parse_ms;
-pub use host::{Host, HostError, HostResult, Level, Placement, SendOutcome, SpawnFlags};
+pub use host::{Host, HostError, HostResult, Level, SendOutcome, SpawnFlags};
 pub use value::{MAX_DEPTH, Value, ValueError};
 
 /// The value a kernel yield carries when a process waits for a wake-up.
@@ -37,12 +37,14 @@ const SANDBOX: &str = include_str!("sandbox.lua");
 pub struct Kernel {
     /// `start(slot, pid, id, method, parent, args) -> thread`.
     pub start: Function,
-    /// `define(id, source, chunkname) -> true | nil, err`.
-    pub define: Function,
-    /// `spawn_order(slot, pid, id, method, parent, args) -> thread | nil, err`.
+    /// `spawn_order(slot, pid, id, args) -> thread | nil, err`.
     pub spawn_order: Function,
     /// The kernel's slot → record table; Rust clears a slot when it is done with it.
     pub procs: Table,
+    /// The kernel's slot → coroutine table; cleared together with `procs`.
+    pub cos: Table,
+    /// `fail(slot, err) -> string`: message and traceback of a failed process.
+    pub fail: Function,
     /// `reap(slot)`: forget a process that Rust ended.
     pub reap: Function,
     /// `deliver(pid, topic, from, data)`.
@@ -53,6 +55,8 @@ pub struct Kernel {
     pub timer: Function,
     /// `count() -> n`: live process records (diagnostics and tests).
     pub count: Function,
+    /// `CUR`: the engine writes the running slot into `CUR[1]` before each resume.
+    pub cur: Table,
     /// The error metatable, for [`Value::to_lua`].
     pub err_mt: Table,
 }
@@ -73,8 +77,16 @@ fn fail(lua: &Lua, e: HostError) -> mlua::Result<MultiValue> {
 use mlua::IntoLuaMulti;
 
 /// Installs the kernel and the standard modules into `lua`.
-pub fn install(lua: &Lua, host: Rc<dyn Host>) -> mlua::Result<Kernel> {
+///
+/// `fast` replaces entries of the host table (`wake`, `spawn`, `exit`) with
+/// functions the engine provides itself, typically raw C functions for the
+/// calls made on every message or spawn. Each must behave like the `Host`
+/// method it replaces.
+pub fn install(lua: &Lua, host: Rc<dyn Host>, fast: Vec<(&'static str, Function)>) -> mlua::Result<Kernel> {
     let h = host_table(lua, &host)?;
+    for (name, f) in fast {
+        h.set(name, f)?;
+    }
     let k: Table = lua.load(KERNEL).set_name("=kernel").call((
         h.clone(),
         LightUserData(BLOCK),
@@ -97,9 +109,11 @@ pub fn install(lua: &Lua, host: Rc<dyn Host>) -> mlua::Result<Kernel> {
     lua.load(SANDBOX).set_name("=sandbox").call::<Table>((k.clone(), extra))?;
     Ok(Kernel {
         start: k.get("start")?,
-        define: k.get("define")?,
         spawn_order: k.get("spawn_order")?,
         procs: k.get("PROCS")?,
+        cos: k.get("COS")?,
+        cur: k.get("CUR")?,
+        fail: k.get("fail")?,
         reap: k.get("reap")?,
         deliver: k.get("deliver")?,
         event: k.get("event")?,
@@ -135,11 +149,12 @@ fn host_table(lua: &Lua, host: &Rc<dyn Host>) -> mlua::Result<Table> {
 
     let x = host.clone();
     h.set(
-        "place",
-        lua.create_function(move |lua, (id, hst): (String, String)| match x.place(&id, &hst) {
-            Ok(Placement::Local { slot, pid, method }) => (i64::from(slot), pid, method).into_lua_multi(lua),
-            Ok(Placement::Remote { worker, pid, method }) => (-(worker as i64) - 1, pid, method).into_lua_multi(lua),
-            Err(e) => fail(lua, e),
+        "spawn",
+        lua.create_function(move |lua, (id, hst, flags, co): (String, String, u32, Thread)| {
+            match x.spawn(&id, &hst, flags, &co) {
+                Ok((slot, pid)) => (slot, pid).into_lua_multi(lua),
+                Err(e) => fail(lua, e),
+            }
         })?,
     )?;
 
@@ -147,19 +162,8 @@ fn host_table(lua: &Lua, host: &Rc<dyn Host>) -> mlua::Result<Table> {
     h.set(
         "source",
         lua.create_function(move |lua, id: String| match x.source(&id) {
-            Ok((src, name)) => (src, name).into_lua_multi(lua),
-            Err(e) => (mlua::Value::Nil, e.message).into_lua_multi(lua),
-        })?,
-    )?;
-
-    let x = host.clone();
-    h.set(
-        "started",
-        lua.create_function(move |lua, (slot, co, parent, flags): (u32, Thread, String, u32)| {
-            match x.started(slot, co, &parent, flags) {
-                Ok(pid) => pid.into_lua_multi(lua),
-                Err(e) => fail(lua, e),
-            }
+            Ok((src, name, method)) => (src, name, method).into_lua_multi(lua),
+            Err(e) => fail(lua, e),
         })?,
     )?;
 
@@ -168,7 +172,7 @@ fn host_table(lua: &Lua, host: &Rc<dyn Host>) -> mlua::Result<Table> {
     h.set(
         "spawn_remote",
         lua.create_function(
-            move |lua, (worker, pid, id, method, parent, flags, args): (usize, String, String, String, String, u32, MultiValue)| {
+            move |lua, (worker, pid, id, method, flags, args): (usize, String, String, String, u32, MultiValue)| {
                 let mut vals = Vec::with_capacity(args.len());
                 for a in args.iter() {
                     match Value::from_lua(a, emt.get()) {
@@ -176,7 +180,7 @@ fn host_table(lua: &Lua, host: &Rc<dyn Host>) -> mlua::Result<Table> {
                         Err(e) => return fail(lua, HostError::invalid(e.to_string())),
                     }
                 }
-                match x.spawn_remote(worker, &pid, &id, &method, &parent, flags, vals) {
+                match x.spawn_remote(worker, &pid, &id, &method, flags, vals) {
                     Ok(pid) => pid.into_lua_multi(lua),
                     Err(e) => fail(lua, e),
                 }
@@ -186,9 +190,7 @@ fn host_table(lua: &Lua, host: &Rc<dyn Host>) -> mlua::Result<Table> {
 
     let x = host.clone();
     let emt = err_mt_cell.clone();
-    h.set(
-        "exit",
-        lua.create_function(move |_, (slot, ok, res): (u32, bool, mlua::Value)| {
+    let exit = lua.create_function(move |_, (slot, ok, res): (u32, bool, mlua::Value)| {
             let result = if ok {
                 Ok(Value::from_lua(&res, emt.get()).unwrap_or(Value::Nil))
             } else {
@@ -199,8 +201,9 @@ fn host_table(lua: &Lua, host: &Rc<dyn Host>) -> mlua::Result<Table> {
             };
             x.exit(slot, result);
             Ok(())
-        })?,
-    )?;
+        })?;
+    h.set("exit", exit.clone())?;
+    h.set("exit_table", exit)?;
 
     for (name, op) in [("monitor", 0u8), ("unmonitor", 1), ("link", 2), ("unlink", 3), ("terminate", 4)] {
         let x = host.clone();

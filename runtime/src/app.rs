@@ -74,3 +74,18 @@ pub struct App {
     /// For `wippy run FILE.lua`: the definition and host of the main process.
     pub main: Option<(String, String)>,
 }
+
+impl Definition {
+    /// A definition from source text (the chunk name is `=id`). The source is
+    /// not checked here; a syntax error surfaces when a process is spawned.
+    pub fn new(id: &str, source: &str, method: &str) -> Definition {
+        Definition { id: id.to_string(), source: Arc::from(source), chunkname: format!("={id}"), method: method.to_string() }
+    }
+}
+
+impl App {
+    /// An app with one host and the given definitions (tests, benchmarks, embedding).
+    pub fn with_host(host: &str, definitions: Vec<Definition>) -> App {
+        App { definitions, hosts: vec![host.to_string()], services: Vec::new(), main: None }
+    }
+}

@@ -1,6 +1,7 @@
 //! Worker threads, each owning one Lua state and a run queue of processes.
 
 pub mod envelope;
+mod fast;
 mod host;
 pub(crate) mod mailroom;
 pub(crate) mod preempt;

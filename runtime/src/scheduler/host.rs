@@ -1,20 +1,14 @@
 //! [`WorkerHost`]: the engine side of the Lua surface, one per worker.
 
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use wippy_lua_stdlib::{Host, HostError, HostResult, Level, Placement, SendOutcome, SpawnFlags, Value};
+use wippy_lua_stdlib::{Host, HostError, HostResult, Level, SendOutcome, SpawnFlags, Value};
 
 use super::envelope::{Envelope, EventKind, SpawnOrder};
 use super::preempt;
-use super::procs::Proc;
-use super::worker::{Core, NONE};
+use super::worker::Core;
 use crate::pid::Pid;
-
-/// How often a worker checks whether it should hand new processes to a less
-/// loaded worker (spawning locally is ~10× cheaper than across threads).
-const BALANCE_EVERY: u32 = 64;
 
 /// The [`Host`] of one worker.
 pub(crate) struct WorkerHost(pub(crate) Rc<Core>);
@@ -73,19 +67,6 @@ impl WorkerHost {
         }
         Ok(())
     }
-
-    fn place_worker(&self) -> usize {
-        let core = &self.0;
-        let tick = core.spawn_tick.get().wrapping_add(1);
-        core.spawn_tick.set(tick);
-        if tick % BALANCE_EVERY != 0 || core.shared.n_workers() == 1 {
-            return core.idx;
-        }
-        let mine = core.shared.workers[core.idx].live.load(Ordering::Relaxed);
-        let best = core.shared.least_loaded();
-        let theirs = core.shared.workers[best].live.load(Ordering::Relaxed);
-        if mine > theirs + theirs / 4 + 64 { best } else { core.idx }
-    }
 }
 
 impl Host for WorkerHost {
@@ -107,55 +88,14 @@ impl Host for WorkerHost {
         Ok(SendOutcome::Routed)
     }
 
-    fn place(&self, id: &str, host: &str) -> HostResult<Placement> {
-        if self.0.shared.stopping.load(Ordering::Relaxed) {
-            return Err(HostError::unavailable("node is shutting down"));
-        }
-        let def = self.0.shared.check_spawn(id, host)?;
-        let w = self.place_worker();
-        let (counter, pid) = self.0.shared.alloc_pid(w, host);
-        if w == self.0.idx {
-            *self.0.pending.borrow_mut() = Some((counter, pid.clone()));
-            let slot = self.0.procs.borrow().next_slot();
-            Ok(Placement::Local { slot, pid, method: def.method.clone() })
-        } else {
-            Ok(Placement::Remote { worker: w, pid, method: def.method.clone() })
-        }
+    fn spawn(&self, id: &str, host: &str, flags: SpawnFlags, thread: &mlua::Thread) -> HostResult<(i64, String)> {
+        self.0.spawn_here(id.as_bytes(), host.as_bytes(), flags, thread.state())
     }
 
-    fn source(&self, id: &str) -> HostResult<(String, String)> {
+    fn source(&self, id: &str) -> HostResult<(String, String, String)> {
         let defs = self.0.shared.defs.read().unwrap_or_else(|e| e.into_inner());
         let d = defs.get(id).ok_or_else(|| HostError::not_found(format!("process definition not found: {id}")))?;
-        Ok((d.source.to_string(), d.chunkname.clone()))
-    }
-
-    fn started(&self, slot: u32, thread: mlua::Thread, parent: &str, flags: SpawnFlags) -> HostResult<String> {
-        let (counter, pid) =
-            self.0.pending.borrow_mut().take().ok_or_else(|| HostError::invalid("spawn without placement"))?;
-        let mut p = Proc::new(thread.state(), counter, pid.clone());
-        let parent_slot = self.0.current.get();
-        if !parent.is_empty() && parent_slot != NONE {
-            if flags & 0b101 != 0 {
-                p.rel_mut().watchers.push(parent.to_string());
-            }
-            if flags & 0b010 != 0 {
-                p.rel_mut().links.push(parent.to_string());
-            }
-            let mut procs = self.0.procs.borrow_mut();
-            if let Some(pp) = procs.get_mut(parent_slot) {
-                if flags & 0b101 != 0 {
-                    pp.rel_mut().watching.push(pid.clone());
-                }
-                if flags & 0b010 != 0 {
-                    pp.rel_mut().links.push(pid.clone());
-                }
-            }
-        }
-        self.0.shared.workers[self.0.idx].live.fetch_add(1, Ordering::Relaxed);
-        let got = self.0.procs.borrow_mut().insert(p);
-        debug_assert_eq!(got, slot);
-        self.0.wake(got);
-        Ok(pid)
+        Ok((d.source.to_string(), d.chunkname.clone(), d.method.clone()))
     }
 
     fn spawn_remote(
@@ -164,14 +104,13 @@ impl Host for WorkerHost {
         pid: &str,
         id: &str,
         method: &str,
-        parent: &str,
         flags: SpawnFlags,
         args: Vec<Value>,
     ) -> HostResult<String> {
         let parsed = Pid::parse(pid).map_err(|e| HostError::invalid(e.to_string()))?;
         let parent_slot = self.0.current.get();
-        if parent_slot != NONE
-            && flags != 0
+        let parent = self.0.procs.borrow().get(parent_slot).map(|p| p.pid.clone()).unwrap_or_default();
+        if flags != 0
             && let Some(pp) = self.0.procs.borrow_mut().get_mut(parent_slot)
         {
             if flags & 0b101 != 0 {
@@ -187,7 +126,7 @@ impl Host for WorkerHost {
             pid: pid.to_string(),
             def: id.to_string(),
             method: method.to_string(),
-            parent: parent.to_string(),
+            parent,
             flags,
             args,
             system_watch: false,
@@ -196,9 +135,7 @@ impl Host for WorkerHost {
     }
 
     fn exit(&self, slot: u32, result: Result<Value, String>) {
-        if let Some(p) = self.0.procs.borrow_mut().get_mut(slot) {
-            p.result = Some(result);
-        }
+        *self.0.exit_result.borrow_mut() = Some((slot, result));
     }
 
     fn monitor(&self, slot: u32, dest: &str) -> HostResult<()> {
@@ -264,8 +201,13 @@ impl Host for WorkerHost {
             }
         };
         self.0.shared.registry.register(name, &s).map_err(|e| HostError::already_exists(e.to_string()))?;
-        if pid.is_some() && self.is_here(&target) {
-            // The target may have exited already; its worker drops the name if so.
+        if pid.is_none() {
+            if let Some(p) = self.0.procs.borrow_mut().get_mut(slot) {
+                p.has_names = true;
+            }
+        } else if self.is_here(&target) {
+            // The owner's worker marks the process as named, or drops the
+            // name if the process has exited already.
             self.0.route(Envelope::CheckName { to: target.counter, to_pid: s, name: name.to_string() });
         }
         Ok(())

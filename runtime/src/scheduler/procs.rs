@@ -9,7 +9,6 @@ use std::collections::HashMap;
 
 use mlua::ffi;
 
-use super::envelope::ExitResult;
 
 /// Links and monitors of one process, by PID string.
 #[derive(Default, Debug)]
@@ -38,10 +37,10 @@ pub struct Proc {
     pub trap_links: bool,
     /// The node wants its result (see `Shared::watches`).
     pub system_watch: bool,
+    /// A name was registered for it (release names on exit).
+    pub has_names: bool,
     /// Links and monitors, when it has any.
     pub rel: Option<Box<Relations>>,
-    /// Set by the kernel's exit call.
-    pub result: Option<ExitResult>,
 }
 
 impl Proc {
@@ -55,8 +54,8 @@ impl Proc {
             started: false,
             trap_links: false,
             system_watch: false,
+            has_names: false,
             rel: None,
-            result: None,
         }
     }
 

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mlua::{Lua, LuaOptions, StdLib, ffi};
-use wippy_lua_stdlib::{KILL, Kernel, Value};
+use wippy_lua_stdlib::{HostError, KILL, Kernel, SpawnFlags, Value};
 
 use super::envelope::{Envelope, EventKind, ExitResult, SpawnOrder};
 use super::host::WorkerHost;
@@ -42,9 +42,21 @@ pub(crate) struct Core {
     pub(crate) outbox_dirty: Cell<bool>,
     pub(crate) timers: RefCell<Timers>,
     pub(crate) current: Cell<u32>,
-    pub(crate) pending: RefCell<Option<(u64, String)>>,
     pub(crate) spawn_tick: Cell<u32>,
+    /// Definition and host ids known to exist (checked once, then cached:
+    /// definitions do not change while the node runs).
+    pub(crate) known: RefCell<std::collections::HashSet<Vec<u8>>>,
+    /// Registry reference of the kernel's `PROCS` table.
+    pub(crate) procs_ref: Cell<std::ffi::c_int>,
+    /// Registry reference of the kernel's `COS` table.
+    pub(crate) cos_ref: Cell<std::ffi::c_int>,
+    /// Registry reference of the kernel's `fail` function.
+    pub(crate) fail_ref: Cell<std::ffi::c_int>,
+    /// Result recorded by the kernel's exit call for the process finishing now.
+    pub(crate) exit_result: RefCell<Option<(u32, ExitResult)>>,
     pub(crate) kernel: OnceCell<Kernel>,
+    /// Registry reference of the kernel's `CUR` table (`CUR[1]` = running slot).
+    pub(crate) cur_ref: Cell<std::ffi::c_int>,
 }
 
 impl Core {
@@ -61,6 +73,89 @@ impl Core {
             p.queued = true;
             self.runq.borrow_mut().push_back(slot);
         }
+    }
+
+    /// Like `wake`, but never panics on a busy table (called from C).
+    pub(crate) fn try_wake(&self, slot: u32) {
+        let Ok(mut procs) = self.procs.try_borrow_mut() else { return };
+        let Ok(mut runq) = self.runq.try_borrow_mut() else { return };
+        if let Some(p) = procs.get_mut(slot)
+            && !p.queued
+        {
+            p.queued = true;
+            runq.push_back(slot);
+        }
+    }
+
+    /// Places a process the kernel is spawning: on this worker (returns its
+    /// slot, the process is queued) or on another one (returns
+    /// `-(worker + 1)`; the kernel ships the arguments).
+    pub(crate) fn spawn_here(
+        &self,
+        id: &[u8],
+        host: &[u8],
+        flags: SpawnFlags,
+        state: *mut ffi::lua_State,
+    ) -> Result<(i64, String), HostError> {
+        if self.shared.stopping.load(Ordering::Relaxed) {
+            return Err(HostError::unavailable("node is shutting down"));
+        }
+        self.check_known(id, host)?;
+        let host = std::str::from_utf8(host).map_err(|_| HostError::invalid("host id must be UTF-8"))?;
+        let w = self.place_worker();
+        let (counter, pid) = self.shared.alloc_pid(w, host);
+        if w != self.idx {
+            return Ok((-(w as i64) - 1, pid));
+        }
+        let mut p = Proc::new(state, counter, pid.clone());
+        let parent_slot = self.current.get();
+        if flags != 0 {
+            let mut procs = self.procs.borrow_mut();
+            if let Some(pp) = procs.get_mut(parent_slot) {
+                let parent = pp.pid.clone();
+                if flags & 0b101 != 0 {
+                    pp.rel_mut().watching.push(pid.clone());
+                    p.rel_mut().watchers.push(parent.clone());
+                }
+                if flags & 0b010 != 0 {
+                    pp.rel_mut().links.push(pid.clone());
+                    p.rel_mut().links.push(parent);
+                }
+            }
+        }
+        self.shared.workers[self.idx].live.fetch_add(1, Ordering::Relaxed);
+        let slot = self.procs.borrow_mut().insert(p);
+        self.wake(slot);
+        Ok((i64::from(slot), pid))
+    }
+
+    fn check_known(&self, id: &[u8], host: &[u8]) -> Result<(), HostError> {
+        let known = self.known.borrow();
+        if known.contains(id) && known.contains(host) {
+            return Ok(());
+        }
+        drop(known);
+        let (id_s, host_s) = (String::from_utf8_lossy(id), String::from_utf8_lossy(host));
+        self.shared.check_spawn(&id_s, &host_s)?;
+        let mut known = self.known.borrow_mut();
+        known.insert(id.to_vec());
+        known.insert(host.to_vec());
+        Ok(())
+    }
+
+    /// Spawning locally is far cheaper than across threads, so a worker keeps
+    /// its children unless it carries clearly more than the least loaded one
+    /// (checked every 64 spawns).
+    fn place_worker(&self) -> usize {
+        let tick = self.spawn_tick.get().wrapping_add(1);
+        self.spawn_tick.set(tick);
+        if tick % 64 != 0 || self.shared.n_workers() == 1 {
+            return self.idx;
+        }
+        let mine = self.shared.workers[self.idx].live.load(Ordering::Relaxed);
+        let best = self.shared.least_loaded();
+        let theirs = self.shared.workers[best].live.load(Ordering::Relaxed);
+        if mine > theirs + theirs / 4 + 64 { best } else { self.idx }
     }
 
     /// Sends an envelope to the worker owning its target (this one included).
@@ -103,6 +198,11 @@ impl Core {
         // SAFETY: `state` is a live coroutine of this worker's Lua state,
         // anchored by the kernel's PROCS table until `finalize`.
         let status = unsafe {
+            let l = self.main_state;
+            ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, ffi::lua_Integer::from(self.cur_ref.get()));
+            ffi::lua_pushinteger(l, ffi::lua_Integer::from(slot));
+            ffi::lua_rawseti(l, -2, 1);
+            ffi::lua_settop(l, -2);
             let nargs = if first {
                 ffi::lua_pushinteger(state, ffi::lua_Integer::from(slot));
                 1
@@ -130,12 +230,45 @@ impl Core {
                 self.finalize(slot, None);
             }
             code => {
-                let msg = unsafe { error_text(state, code) };
+                let msg = if code == ffi::LUA_ERRMEM {
+                    "not enough memory".to_string()
+                } else {
+                    // SAFETY: the error object sits on top of the dead coroutine.
+                    unsafe { self.failure_text(slot, state) }
+                };
                 if let Err(e) = self.kernel().reap.call::<()>(slot) {
                     tracing::warn!(error = %e, "kernel reap failed");
                 }
                 self.finalize(slot, Some(Err(msg)));
             }
+        }
+    }
+
+    /// Message and traceback of a process whose coroutine died with an
+    /// error: the error object moves to the main stack and the kernel's
+    /// `fail` formats it inside a protected call.
+    unsafe fn failure_text(&self, slot: u32, co: *mut ffi::lua_State) -> String {
+        let l = self.main_state;
+        // SAFETY: balanced stack use on the worker's main state between resumes;
+        // every call that can raise runs under lua_pcall.
+        unsafe {
+            let base = ffi::lua_gettop(l);
+            if ffi::lua_checkstack(l, 4) == 0 {
+                return "process failed (no stack space to describe the error)".to_string();
+            }
+            ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, ffi::lua_Integer::from(self.fail_ref.get()));
+            ffi::lua_pushinteger(l, ffi::lua_Integer::from(slot));
+            ffi::lua_xmove(co, l, 1);
+            let status = ffi::lua_pcall(l, 2, 1, 0);
+            let mut len = 0usize;
+            let p = ffi::lua_tolstring(l, -1, &mut len);
+            let text = if status == ffi::LUA_OK && !p.is_null() {
+                String::from_utf8_lossy(std::slice::from_raw_parts(p.cast::<u8>(), len)).into_owned()
+            } else {
+                "process failed (its error could not be described)".to_string()
+            };
+            ffi::lua_settop(l, base);
+            text
         }
     }
 
@@ -155,8 +288,18 @@ impl Core {
     /// Releases everything a finished process held and tells its watchers.
     fn finalize(&self, slot: u32, forced: Option<ExitResult>) {
         let Some(mut p) = self.procs.borrow_mut().remove(slot) else { return };
-        let _ = self.kernel().procs.raw_set(slot, mlua::Value::Nil);
-        let mut result = forced.or_else(|| p.result.take()).unwrap_or(Ok(Value::Nil));
+        // SAFETY: balanced push/pop on the worker's own main stack between resumes.
+        unsafe {
+            let l = self.main_state;
+            for r in [self.procs_ref.get(), self.cos_ref.get()] {
+                ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, ffi::lua_Integer::from(r));
+                ffi::lua_pushnil(l);
+                ffi::lua_rawseti(l, -2, ffi::lua_Integer::from(slot));
+                ffi::lua_settop(l, -2);
+            }
+        }
+        let recorded = self.exit_result.borrow_mut().take().filter(|(s, _)| *s == slot).map(|(_, r)| r);
+        let mut result = forced.or(recorded).unwrap_or(Ok(Value::Nil));
         if let Err(msg) = &mut result
             && msg.starts_with("not enough memory")
         {
@@ -167,7 +310,9 @@ impl Core {
             let _ = self.lua.gc_collect();
         }
         self.shared.workers[self.idx].live.fetch_sub(1, Ordering::Relaxed);
-        self.shared.registry.release(&p.pid);
+        if p.has_names {
+            self.shared.registry.release(&p.pid);
+        }
         if let Some(rel) = p.rel.take() {
             for w in rel.watchers {
                 self.signal(&w, EventKind::Exit, &p.pid, result.clone());
@@ -217,8 +362,10 @@ impl Core {
                 Ok(())
             }
             Envelope::CheckName { to, to_pid, name } => {
-                if self.procs.borrow().slot_of(to).is_none() {
-                    self.shared.registry.unregister_if(&name, &to_pid);
+                let slot = self.procs.borrow().slot_of(to);
+                match slot.and_then(|s| self.procs.borrow_mut().get_mut(s).map(|p| p.has_names = true)) {
+                    Some(()) => {}
+                    None => self.shared.registry.unregister_if(&name, &to_pid),
                 }
                 Ok(())
             }
@@ -243,7 +390,7 @@ impl Core {
         }
         args.raw_set("n", o.args.len())?;
         let (co, err): (Option<mlua::Thread>, Option<String>) =
-            k.spawn_order.call((slot, o.pid.as_str(), o.def.as_str(), o.method.as_str(), o.parent.as_str(), args))?;
+            k.spawn_order.call((slot, o.pid.as_str(), o.def.as_str(), args))?;
         let Some(co) = co else {
             let msg = err.unwrap_or_else(|| "could not start process".into());
             tracing::error!(pid = %o.pid, def = %o.def, error = %msg, "spawn failed");
@@ -407,21 +554,29 @@ fn split(lua: &Lua, err_mt: &mlua::Table, r: ExitResult) -> mlua::Result<(mlua::
     })
 }
 
-/// Reads the error object a failed resume left on `state`.
-unsafe fn error_text(state: *mut ffi::lua_State, code: std::ffi::c_int) -> String {
-    if code == ffi::LUA_ERRMEM {
-        return "not enough memory".to_string();
-    }
-    // SAFETY: the error object is at the top of the dead coroutine's stack.
+
+/// Pins a function in the registry and returns its raw reference.
+fn registry_ref_fn(lua: &Lua, f: mlua::Function) -> mlua::Result<std::ffi::c_int> {
+    let mut r = ffi::LUA_NOREF;
+    // SAFETY: exec_raw leaves the function on the stack; luaL_ref pops it.
     unsafe {
-        let mut len = 0usize;
-        let p = ffi::lua_tolstring(state, -1, &mut len);
-        if p.is_null() {
-            return format!("process failed (error status {code})");
-        }
-        let bytes = std::slice::from_raw_parts(p.cast::<u8>(), len);
-        String::from_utf8_lossy(bytes).into_owned()
+        lua.exec_raw::<()>(f, |state| {
+            r = ffi::luaL_ref(state, ffi::LUA_REGISTRYINDEX);
+        })?;
     }
+    Ok(r)
+}
+
+/// Pins a table in the registry and returns its raw reference.
+fn registry_ref(lua: &Lua, t: mlua::Table) -> mlua::Result<std::ffi::c_int> {
+    let mut r = ffi::LUA_NOREF;
+    // SAFETY: exec_raw leaves the table on the stack; luaL_ref pops it.
+    unsafe {
+        lua.exec_raw::<()>(t, |state| {
+            r = ffi::luaL_ref(state, ffi::LUA_REGISTRYINDEX);
+        })?;
+    }
+    Ok(r)
 }
 
 /// Builds a worker's Lua state and runs its loop on the current thread.
@@ -447,11 +602,22 @@ pub(crate) fn run_worker(idx: usize, shared: Arc<Shared>) -> Result<(), mlua::Er
         outbox_dirty: Cell::new(false),
         timers: RefCell::default(),
         current: Cell::new(NONE),
-        pending: RefCell::new(None),
         spawn_tick: Cell::new(0),
+        known: RefCell::default(),
+        procs_ref: Cell::new(ffi::LUA_NOREF),
+        cos_ref: Cell::new(ffi::LUA_NOREF),
+        fail_ref: Cell::new(ffi::LUA_NOREF),
+        exit_result: RefCell::new(None),
         kernel: OnceCell::new(),
+        cur_ref: Cell::new(ffi::LUA_NOREF),
     });
-    let kernel = wippy_lua_stdlib::install(&lua, Rc::new(WorkerHost(core.clone())))?;
+    super::fast::bind(&core);
+    let fast = super::fast::functions(&lua)?;
+    let kernel = wippy_lua_stdlib::install(&lua, Rc::new(WorkerHost(core.clone())), fast)?;
+    core.cur_ref.set(registry_ref(&lua, kernel.cur.clone())?);
+    core.procs_ref.set(registry_ref(&lua, kernel.procs.clone())?);
+    core.cos_ref.set(registry_ref(&lua, kernel.cos.clone())?);
+    core.fail_ref.set(registry_ref_fn(&lua, kernel.fail.clone())?);
     let _ = core.kernel.set(kernel);
     core.run_loop();
     Ok(())
