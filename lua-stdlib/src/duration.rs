@@ -20,9 +20,8 @@ pub fn parse_ms(s: &str) -> Result<f64, String> {
             return Err(format!("invalid duration {s:?}: expected a number"));
         }
         let n: f64 = rest[..num_end].parse().map_err(|_| format!("invalid duration {s:?}: bad number"))?;
-        let unit_end = rest[num_end..]
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .map_or(rest.len(), |i| i + num_end);
+        let unit_end =
+            rest[num_end..].find(|c: char| c.is_ascii_digit() || c == '.').map_or(rest.len(), |i| i + num_end);
         let scale = match &rest[num_end..unit_end] {
             "ns" => 1e-6,
             "us" | "µs" => 1e-3,

@@ -83,7 +83,6 @@ pub trait Host {
         worker: usize,
         pid: &str,
         id: &str,
-        method: &str,
         flags: SpawnFlags,
         args: Vec<Value>,
     ) -> HostResult<String>;

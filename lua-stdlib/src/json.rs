@@ -19,16 +19,22 @@ pub(crate) fn module(lua: &Lua, err_mt: &Table) -> mlua::Result<Table> {
                 .and_then(|j| serde_json::to_string(&j).map_err(|e| e.to_string()));
             match encoded {
                 Ok(s) => Ok((mlua::Value::String(lua.create_string(s)?), mlua::Value::Nil)),
-                Err(e) => Ok((mlua::Value::Nil, crate::error_value(lua, &emt, "INVALID", &format!("json.encode: {e}"))?)),
+                Err(e) => {
+                    Ok((mlua::Value::Nil, crate::error_value(lua, &emt, "INVALID", &format!("json.encode: {e}"))?))
+                }
             }
         })?,
     )?;
     let emt = err_mt.clone();
     t.set(
         "decode",
-        lua.create_function(move |lua, s: mlua::LuaString| match serde_json::from_slice::<serde_json::Value>(&s.as_bytes()) {
-            Ok(j) => Ok((from_json(&j).to_lua(lua, &emt)?, mlua::Value::Nil)),
-            Err(e) => Ok((mlua::Value::Nil, crate::error_value(lua, &emt, "INVALID", &format!("json.decode: {e}"))?)),
+        lua.create_function(move |lua, s: mlua::LuaString| {
+            match serde_json::from_slice::<serde_json::Value>(&s.as_bytes()) {
+                Ok(j) => Ok((from_json(&j).to_lua(lua, &emt)?, mlua::Value::Nil)),
+                Err(e) => {
+                    Ok((mlua::Value::Nil, crate::error_value(lua, &emt, "INVALID", &format!("json.decode: {e}"))?))
+                }
+            }
         })?,
     )?;
     Ok(t)
@@ -76,7 +82,9 @@ fn from_json(j: &serde_json::Value) -> Value {
         },
         serde_json::Value::String(s) => Value::str(s.as_bytes()),
         serde_json::Value::Array(items) => Value::Array(items.iter().map(from_json).collect()),
-        serde_json::Value::Object(m) => Value::Map(m.iter().map(|(k, v)| (Value::str(k.as_bytes()), from_json(v))).collect()),
+        serde_json::Value::Object(m) => {
+            Value::Map(m.iter().map(|(k, v)| (Value::str(k.as_bytes()), from_json(v))).collect())
+        }
     }
 }
 

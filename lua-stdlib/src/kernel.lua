@@ -401,6 +401,25 @@ local function reap(rec)
   BYPID[rec.pid] = nil
 end
 
+-- A definition is { factory, method, id, optional }: the compiled wrapper,
+-- the function to call ("" = the chunk is the body), the id, and whether a
+-- missing method means "run the chunk" (scripts).
+local function resolve_main(def, mod, env)
+  local method, optional = def[2], def[4]
+  if method == "" then
+    if type(mod) == "function" then return mod end
+    return nil
+  end
+  local fn = type(mod) == "table" and mod[method] or nil
+  if fn == nil then fn = rawget(env, method) end
+  if type(fn) == "function" then return fn end
+  if optional then
+    if type(mod) == "function" then return mod end
+    return nil
+  end
+  error("process " .. def[3] .. ": method '" .. method .. "' is not a function", 0)
+end
+
 local function run_main(rec)
   local start = rec.start
   rec.start = nil
@@ -439,7 +458,10 @@ local function define(id, source, chunkname, method)
   if not fn then return nil, err end
   local ok, factory = pcall(fn)
   if not ok then return nil, tostring(factory) end
-  local def = { factory, method or "", id }
+  method = method or ""
+  local optional = sbyte(method, 1) == 63 -- "?name": use it when the file has it
+  if optional then method = ssub(method, 2) end
+  local def = { factory, method, id, optional }
   DEFS[id] = def
   return def
 end
@@ -492,7 +514,7 @@ local function spawn_with(flags, id, host, ...)
     start(slot, pid, info, co)
     return pid
   end
-  return herr(H.spawn_remote(-slot - 1, pid, id, def[2], flags, tunpack(info, 2, n + 1)))
+  return herr(H.spawn_remote(-slot - 1, pid, id, flags, tunpack(info, 2, n + 1)))
 end
 
 ---------------------------------------------------------------------------

@@ -25,9 +25,9 @@ pub use host::{Host, HostError, HostResult, Level, SendOutcome, SpawnFlags};
 pub use value::{MAX_DEPTH, Value, ValueError};
 
 /// The value a kernel yield carries when a process waits for a wake-up.
-pub const BLOCK: *mut c_void = 1 as *mut c_void;
+pub const BLOCK: *mut c_void = std::ptr::dangling_mut::<c_void>();
 /// The value a kernel yield carries when a process terminates itself.
-pub const KILL: *mut c_void = 2 as *mut c_void;
+pub const KILL: *mut c_void = std::ptr::without_provenance_mut(2);
 
 const KERNEL: &str = include_str!("kernel.lua");
 const SANDBOX: &str = include_str!("sandbox.lua");
@@ -128,7 +128,13 @@ fn host_table(lua: &Lua, host: &Rc<dyn Host>) -> mlua::Result<Table> {
     let err_mt_cell: Rc<std::cell::OnceCell<Table>> = Rc::new(std::cell::OnceCell::new());
 
     let x = host.clone();
-    h.set("wake", lua.create_function(move |_, slot: u32| Ok(x.wake(slot)))?)?;
+    h.set(
+        "wake",
+        lua.create_function(move |_, slot: u32| {
+            x.wake(slot);
+            Ok(())
+        })?,
+    )?;
 
     let x = host.clone();
     let emt = err_mt_cell.clone();
@@ -171,37 +177,35 @@ fn host_table(lua: &Lua, host: &Rc<dyn Host>) -> mlua::Result<Table> {
     let emt = err_mt_cell.clone();
     h.set(
         "spawn_remote",
-        lua.create_function(
-            move |lua, (worker, pid, id, method, flags, args): (usize, String, String, String, u32, MultiValue)| {
-                let mut vals = Vec::with_capacity(args.len());
-                for a in args.iter() {
-                    match Value::from_lua(a, emt.get()) {
-                        Ok(v) => vals.push(v),
-                        Err(e) => return fail(lua, HostError::invalid(e.to_string())),
-                    }
+        lua.create_function(move |lua, (worker, pid, id, flags, args): (usize, String, String, u32, MultiValue)| {
+            let mut vals = Vec::with_capacity(args.len());
+            for a in args.iter() {
+                match Value::from_lua(a, emt.get()) {
+                    Ok(v) => vals.push(v),
+                    Err(e) => return fail(lua, HostError::invalid(e.to_string())),
                 }
-                match x.spawn_remote(worker, &pid, &id, &method, flags, vals) {
-                    Ok(pid) => pid.into_lua_multi(lua),
-                    Err(e) => fail(lua, e),
-                }
-            },
-        )?,
+            }
+            match x.spawn_remote(worker, &pid, &id, flags, vals) {
+                Ok(pid) => pid.into_lua_multi(lua),
+                Err(e) => fail(lua, e),
+            }
+        })?,
     )?;
 
     let x = host.clone();
     let emt = err_mt_cell.clone();
     let exit = lua.create_function(move |_, (slot, ok, res): (u32, bool, mlua::Value)| {
-            let result = if ok {
-                Ok(Value::from_lua(&res, emt.get()).unwrap_or(Value::Nil))
-            } else {
-                Err(match &res {
-                    mlua::Value::String(s) => s.to_string_lossy(),
-                    other => format!("{other:?}"),
-                })
-            };
-            x.exit(slot, result);
-            Ok(())
-        })?;
+        let result = if ok {
+            Ok(Value::from_lua(&res, emt.get()).unwrap_or(Value::Nil))
+        } else {
+            Err(match &res {
+                mlua::Value::String(s) => s.to_string_lossy(),
+                other => format!("{other:?}"),
+            })
+        };
+        x.exit(slot, result);
+        Ok(())
+    })?;
     h.set("exit", exit.clone())?;
     h.set("exit_table", exit)?;
 
@@ -228,14 +232,22 @@ fn host_table(lua: &Lua, host: &Rc<dyn Host>) -> mlua::Result<Table> {
     let x = host.clone();
     h.set(
         "cancel",
-        lua.create_function(move |lua, (slot, dest, reason): (u32, String, String)| match x.cancel(slot, &dest, &reason) {
-            Ok(()) => true.into_lua_multi(lua),
-            Err(e) => fail(lua, e),
+        lua.create_function(move |lua, (slot, dest, reason): (u32, String, String)| {
+            match x.cancel(slot, &dest, &reason) {
+                Ok(()) => true.into_lua_multi(lua),
+                Err(e) => fail(lua, e),
+            }
         })?,
     )?;
 
     let x = host.clone();
-    h.set("trap_links", lua.create_function(move |_, (slot, on): (u32, bool)| Ok(x.trap_links(slot, on)))?)?;
+    h.set(
+        "trap_links",
+        lua.create_function(move |_, (slot, on): (u32, bool)| {
+            let _: () = x.trap_links(slot, on);
+            Ok(())
+        })?,
+    )?;
 
     let x = host.clone();
     h.set(
@@ -258,20 +270,34 @@ fn host_table(lua: &Lua, host: &Rc<dyn Host>) -> mlua::Result<Table> {
     let x = host.clone();
     h.set(
         "unregister",
-        lua.create_function(move |lua, (slot, name, scope): (u32, String, i64)| match x.unregister(slot, &name, scope) {
-            Ok(b) => b.into_lua_multi(lua),
-            Err(e) => fail(lua, e),
+        lua.create_function(move |lua, (slot, name, scope): (u32, String, i64)| {
+            match x.unregister(slot, &name, scope) {
+                Ok(b) => b.into_lua_multi(lua),
+                Err(e) => fail(lua, e),
+            }
         })?,
     )?;
 
     let x = host.clone();
-    h.set("timer", lua.create_function(move |_, (id, ms): (u64, f64)| Ok(x.timer(id, ms)))?)?;
+    h.set(
+        "timer",
+        lua.create_function(move |_, (id, ms): (u64, f64)| {
+            let _: () = x.timer(id, ms);
+            Ok(())
+        })?,
+    )?;
     let x = host.clone();
     h.set("now", lua.create_function(move |_, ()| Ok(x.now_ms()))?)?;
     let x = host.clone();
     h.set("wall_ns", lua.create_function(move |_, ()| Ok(x.wall_ns()))?)?;
     let x = host.clone();
-    h.set("set_running", lua.create_function(move |_, co: Thread| Ok(x.set_running(&co)))?)?;
+    h.set(
+        "set_running",
+        lua.create_function(move |_, co: Thread| {
+            x.set_running(&co);
+            Ok(())
+        })?,
+    )?;
     let x = host.clone();
     h.set("take_preempted", lua.create_function(move |_, ()| Ok(x.take_preempted()))?)?;
     h.set(
@@ -281,7 +307,10 @@ fn host_table(lua: &Lua, host: &Rc<dyn Host>) -> mlua::Result<Table> {
                 mlua::Value::Integer(i) if *i >= 0 => Ok(*i as f64),
                 mlua::Value::Number(n) if *n >= 0.0 && n.is_finite() => Ok(*n),
                 mlua::Value::String(s) => parse_ms(&s.to_string_lossy()),
-                other => Err(format!("invalid duration: expected milliseconds or a string like \"250ms\", got {}", other.type_name())),
+                other => Err(format!(
+                    "invalid duration: expected milliseconds or a string like \"250ms\", got {}",
+                    other.type_name()
+                )),
             };
             match r {
                 Ok(ms) => ms.into_lua_multi(lua),
@@ -302,7 +331,9 @@ fn host_table(lua: &Lua, host: &Rc<dyn Host>) -> mlua::Result<Table> {
 
 fn logger(lua: &Lua, host: &Rc<dyn Host>) -> mlua::Result<Table> {
     let t = lua.create_table()?;
-    for (name, level) in [("debug", Level::Debug), ("info", Level::Info), ("warn", Level::Warn), ("error", Level::Error)] {
+    for (name, level) in
+        [("debug", Level::Debug), ("info", Level::Info), ("warn", Level::Warn), ("error", Level::Error)]
+    {
         let x = host.clone();
         t.set(
             name,

@@ -79,7 +79,12 @@ impl Definition {
     /// A definition from source text (the chunk name is `=id`). The source is
     /// not checked here; a syntax error surfaces when a process is spawned.
     pub fn new(id: &str, source: &str, method: &str) -> Definition {
-        Definition { id: id.to_string(), source: Arc::from(source), chunkname: format!("={id}"), method: method.to_string() }
+        Definition {
+            id: id.to_string(),
+            source: Arc::from(source),
+            chunkname: format!("={id}"),
+            method: method.to_string(),
+        }
     }
 }
 

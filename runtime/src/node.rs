@@ -66,7 +66,8 @@ pub struct Node {
 impl Node {
     /// Starts workers and services for `app`.
     pub fn start(opts: NodeOptions, app: App) -> Result<Node, NodeError> {
-        let n = if opts.workers == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { opts.workers };
+        let n =
+            if opts.workers == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { opts.workers };
         let shared = Arc::new(Shared::new(opts.node_id.clone(), n, opts.memory_limit));
         {
             let mut defs = shared.defs.write().unwrap_or_else(|e| e.into_inner());
@@ -132,7 +133,10 @@ impl Node {
         let s = if Pid::looks_like(dest) {
             dest.to_string()
         } else {
-            self.shared.registry.lookup(dest).ok_or_else(|| HostError::not_found(format!("could not resolve: {dest}")))?
+            self.shared
+                .registry
+                .lookup(dest)
+                .ok_or_else(|| HostError::not_found(format!("could not resolve: {dest}")))?
         };
         let pid = Pid::parse(&s).map_err(|e| HostError::invalid(e.to_string()))?;
         self.shared.route(Envelope::Message {

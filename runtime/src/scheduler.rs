@@ -1,6 +1,6 @@
 //! Worker threads, each owning one Lua state and a run queue of processes.
 
-pub mod envelope;
+pub(crate) mod envelope;
 mod fast;
 mod host;
 pub(crate) mod mailroom;

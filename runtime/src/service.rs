@@ -31,7 +31,7 @@ struct State {
 }
 
 /// Handle to the supervisor thread.
-pub struct Supervisor {
+pub(crate) struct Supervisor {
     tx: Sender<Msg>,
     join: Option<std::thread::JoinHandle<()>>,
     restarts: Arc<std::sync::atomic::AtomicU64>,
@@ -39,7 +39,7 @@ pub struct Supervisor {
 
 impl Supervisor {
     /// Starts the thread and every auto-start service.
-    pub fn start(shared: Arc<Shared>, services: Vec<Service>) -> std::io::Result<Supervisor> {
+    pub(crate) fn start(shared: Arc<Shared>, services: Vec<Service>) -> std::io::Result<Supervisor> {
         let (tx, rx) = unbounded();
         let restarts = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counter = restarts.clone();
@@ -51,12 +51,12 @@ impl Supervisor {
     }
 
     /// Total restarts so far (all services).
-    pub fn restarts(&self) -> u64 {
+    pub(crate) fn restarts(&self) -> u64 {
         self.restarts.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Cancels every running service, waits up to `deadline`, terminates the rest.
-    pub fn stop(mut self, deadline: Duration) {
+    pub(crate) fn stop(mut self, deadline: Duration) {
         let (done_tx, done_rx) = bounded(1);
         if self.tx.send(Msg::Stop { deadline, done: done_tx }).is_ok() {
             let _ = done_rx.recv_timeout(deadline + Duration::from_secs(1));
@@ -100,14 +100,20 @@ fn backoff(st: &State) -> Duration {
     r.initial_delay.mul_f64(exp).min(r.max_delay)
 }
 
-fn run(shared: Arc<Shared>, services: Vec<Service>, tx: Sender<Msg>, rx: Receiver<Msg>, restarts: Arc<std::sync::atomic::AtomicU64>) {
+fn run(
+    shared: Arc<Shared>,
+    services: Vec<Service>,
+    tx: Sender<Msg>,
+    rx: Receiver<Msg>,
+    restarts: Arc<std::sync::atomic::AtomicU64>,
+) {
     let mut states: Vec<State> = services
         .into_iter()
         .map(|spec| State { spec, pid: None, started: Instant::now(), failures: 0, next_start: None, restarts: 0 })
         .collect();
-    for idx in 0..states.len() {
-        if states[idx].spec.auto_start {
-            start_one(&shared, &mut states[idx], idx, &tx);
+    for (idx, st) in states.iter_mut().enumerate() {
+        if st.spec.auto_start {
+            start_one(&shared, st, idx, &tx);
         }
     }
     loop {
@@ -128,11 +134,11 @@ fn run(shared: Arc<Shared>, services: Vec<Service>, tx: Sender<Msg>, rx: Receive
         match msg {
             None => {
                 let now = Instant::now();
-                for idx in 0..states.len() {
-                    if states[idx].next_start.is_some_and(|at| at <= now) {
-                        states[idx].restarts += 1;
+                for (idx, st) in states.iter_mut().enumerate() {
+                    if st.next_start.is_some_and(|at| at <= now) {
+                        st.restarts += 1;
                         restarts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        start_one(&shared, &mut states[idx], idx, &tx);
+                        start_one(&shared, st, idx, &tx);
                     }
                 }
             }

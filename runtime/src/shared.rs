@@ -16,11 +16,11 @@ use crate::scheduler::mailroom::Mailroom;
 use crate::scheduler::preempt::PreemptSlot;
 
 /// Called once with the result of a process the node watches.
-pub type SystemWatch = Box<dyn FnOnce(ExitResult) + Send + Sync>;
+pub(crate) type SystemWatch = Box<dyn FnOnce(ExitResult) + Send + Sync>;
 
 /// The shared half of one worker.
 #[derive(Default)]
-pub struct WorkerHandle {
+pub(crate) struct WorkerHandle {
     /// Cross-worker inbox.
     pub mailroom: Mailroom,
     /// What the preemption watchdog looks at.
@@ -32,7 +32,7 @@ pub struct WorkerHandle {
 }
 
 /// Node-wide state.
-pub struct Shared {
+pub(crate) struct Shared {
     /// This node's id: the node part of every PID.
     pub node_id: String,
     /// One handle per worker.
@@ -57,7 +57,7 @@ pub struct Shared {
 
 impl Shared {
     /// Builds the shared state for `workers` workers.
-    pub fn new(node_id: String, workers: usize, memory_limit: usize) -> Shared {
+    pub(crate) fn new(node_id: String, workers: usize, memory_limit: usize) -> Shared {
         Shared {
             node_id,
             workers: (0..workers).map(|_| WorkerHandle::default()).collect(),
@@ -74,24 +74,24 @@ impl Shared {
     }
 
     /// Number of workers.
-    pub fn n_workers(&self) -> usize {
+    pub(crate) fn n_workers(&self) -> usize {
         self.workers.len()
     }
 
     /// The worker owning PID counter `counter`.
-    pub fn worker_of(&self, counter: u64) -> usize {
+    pub(crate) fn worker_of(&self, counter: u64) -> usize {
         (counter % self.workers.len() as u64) as usize
     }
 
     /// Allocates a PID on worker `w`.
-    pub fn alloc_pid(&self, w: usize, host: &str) -> (u64, String) {
+    pub(crate) fn alloc_pid(&self, w: usize, host: &str) -> (u64, String) {
         let seq = self.workers[w].seq.fetch_add(1, Ordering::Relaxed) + 1;
         let counter = seq * self.workers.len() as u64 + w as u64;
         (counter, Pid::new(self.node_id.as_str(), host, counter).to_string())
     }
 
     /// Checks that a definition and a host exist; returns the definition.
-    pub fn check_spawn(&self, id: &str, host: &str) -> HostResult<Arc<Definition>> {
+    pub(crate) fn check_spawn(&self, id: &str, host: &str) -> HostResult<Arc<Definition>> {
         let def = self
             .defs
             .read()
@@ -106,13 +106,13 @@ impl Shared {
     }
 
     /// The worker with the fewest live processes.
-    pub fn least_loaded(&self) -> usize {
+    pub(crate) fn least_loaded(&self) -> usize {
         (0..self.workers.len()).min_by_key(|&w| self.workers[w].live.load(Ordering::Relaxed)).unwrap_or(0)
     }
 
     /// Spawns a process from outside any worker (services, the CLI, tests).
     /// `watch`, when given, is called with the process's result.
-    pub fn spawn_external(
+    pub(crate) fn spawn_external(
         &self,
         id: &str,
         host: &str,
@@ -122,7 +122,7 @@ impl Shared {
         if self.stopping.load(Ordering::SeqCst) {
             return Err(HostError::unavailable("node is shutting down"));
         }
-        let def = self.check_spawn(id, host)?;
+        self.check_spawn(id, host)?;
         let w = self.least_loaded();
         let (counter, pid) = self.alloc_pid(w, host);
         let system_watch = watch.is_some();
@@ -133,7 +133,6 @@ impl Shared {
             counter,
             pid: pid.clone(),
             def: id.to_string(),
-            method: def.method.clone(),
             parent: String::new(),
             flags: 0,
             args,
@@ -144,18 +143,18 @@ impl Shared {
     }
 
     /// Posts one envelope to worker `w`.
-    pub fn post(&self, w: usize, env: Envelope) {
+    pub(crate) fn post(&self, w: usize, env: Envelope) {
         self.workers[w].mailroom.post(&mut vec![env]);
     }
 
     /// Routes an envelope to the worker owning its target.
-    pub fn route(&self, env: Envelope) {
+    pub(crate) fn route(&self, env: Envelope) {
         let w = self.worker_of(env.target());
         self.post(w, env);
     }
 
     /// Asks the node to stop with `code` (first request wins).
-    pub fn request_exit(&self, code: i32) {
+    pub(crate) fn request_exit(&self, code: i32) {
         let mut e = self.exit.lock().unwrap_or_else(|e| e.into_inner());
         if e.is_none() {
             *e = Some(code);
@@ -164,7 +163,7 @@ impl Shared {
     }
 
     /// Waits up to `timeout` (forever when `None`) for an exit request.
-    pub fn wait_exit(&self, timeout: Option<Duration>) -> Option<i32> {
+    pub(crate) fn wait_exit(&self, timeout: Option<Duration>) -> Option<i32> {
         let guard = self.exit.lock().unwrap_or_else(|e| e.into_inner());
         match timeout {
             None => *self.exit_cv.wait_while(guard, |e| e.is_none()).unwrap_or_else(|e| e.into_inner()),
@@ -173,12 +172,12 @@ impl Shared {
     }
 
     /// The exit code requested so far, if any.
-    pub fn exit_code(&self) -> Option<i32> {
+    pub(crate) fn exit_code(&self) -> Option<i32> {
         *self.exit.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Live processes on the whole node.
-    pub fn live(&self) -> usize {
+    pub(crate) fn live(&self) -> usize {
         self.workers.iter().map(|w| w.live.load(Ordering::Relaxed)).sum()
     }
 }

@@ -18,7 +18,9 @@ pub(crate) struct Index {
     pub(crate) entries: Vec<Entry>,
 }
 
-/// An entry, by kind.
+/// An entry, by kind. Fields named but not used by a single node (`meta`,
+/// host `lifecycle`, cluster-only entries) are accepted and ignored.
+#[allow(dead_code)]
 #[derive(Debug, Deserialize)]
 #[serde(tag = "kind", deny_unknown_fields)]
 pub(crate) enum Entry {

@@ -82,10 +82,16 @@ pub fn load_dir(dir: &Path) -> Result<App, AppError> {
     for s in &app.services {
         let origin = origins.iter().find(|(id, _)| *id == s.id).map(|(_, p)| p.clone()).unwrap_or_default();
         if !app.definitions.iter().any(|d| d.id == s.process) {
-            return Err(AppError::Entry { path: origin, message: format!("service {}: process {} is not defined", s.id, s.process) });
+            return Err(AppError::Entry {
+                path: origin,
+                message: format!("service {}: process {} is not defined", s.id, s.process),
+            });
         }
         if !app.hosts.contains(&s.host) {
-            return Err(AppError::Entry { path: origin, message: format!("service {}: host {} is not defined", s.id, s.host) });
+            return Err(AppError::Entry {
+                path: origin,
+                message: format!("service {}: host {} is not defined", s.id, s.host),
+            });
         }
     }
     Ok(app)
@@ -149,7 +155,8 @@ fn load_index(file: &Path, app: &mut App, origins: &mut Vec<(String, String)>) -
                 let mut restart = RestartPolicy::default();
                 if let Some(r) = lifecycle.restart {
                     if let Some(d) = r.initial_delay {
-                        restart.initial_delay = d.to_duration().map_err(|e| entry_err(format!("{id}: initial_delay: {e}")))?;
+                        restart.initial_delay =
+                            d.to_duration().map_err(|e| entry_err(format!("{id}: initial_delay: {e}")))?;
                     }
                     if let Some(d) = r.max_delay {
                         restart.max_delay = d.to_duration().map_err(|e| entry_err(format!("{id}: max_delay: {e}")))?;
@@ -190,7 +197,12 @@ fn first_line(msg: &str) -> String {
     let line = msg.lines().next().unwrap_or(msg);
     // serde-saphyr prefixes "error: line N column M: "; the location is printed separately.
     match line.find(": ").filter(|_| line.starts_with("error: line ")) {
-        Some(_) => line.splitn(2, "column ").nth(1).and_then(|r| r.split_once(": ")).map_or(line, |(_, m)| m).to_string(),
+        Some(_) => line
+            .split_once("column ")
+            .map(|x| x.1)
+            .and_then(|r| r.split_once(": "))
+            .map_or(line, |(_, m)| m)
+            .to_string(),
         None => line.to_string(),
     }
 }
@@ -203,7 +215,9 @@ fn json_value(j: &serde_json::Value) -> wippy_lua_stdlib::Value {
         serde_json::Value::Number(n) => n.as_i64().map_or_else(|| Value::Float(n.as_f64().unwrap_or(0.0)), Value::Int),
         serde_json::Value::String(s) => Value::str(s.as_bytes()),
         serde_json::Value::Array(a) => Value::Array(a.iter().map(json_value).collect()),
-        serde_json::Value::Object(m) => Value::Map(m.iter().map(|(k, v)| (Value::str(k.as_bytes()), json_value(v))).collect()),
+        serde_json::Value::Object(m) => {
+            Value::Map(m.iter().map(|(k, v)| (Value::str(k.as_bytes()), json_value(v))).collect())
+        }
     }
 }
 
@@ -219,11 +233,10 @@ fn definition(id: &str, source: &str, path: &Path, method: &str) -> Result<Defin
 }
 
 fn strip_shebang(s: &str) -> String {
-    if s.starts_with("#!") {
+    match s.strip_prefix("#!") {
         // keep the line count: replace the shebang with a comment
-        format!("--{}", &s[2..])
-    } else {
-        s.to_string()
+        Some(rest) => format!("--{rest}"),
+        None => s.to_string(),
     }
 }
 

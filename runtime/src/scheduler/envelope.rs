@@ -11,7 +11,7 @@ pub type ExitResult = Result<Value, String>;
 
 /// Lifecycle events a process can receive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
+pub(crate) enum EventKind {
     /// A monitored process ended (`pid.exit`).
     Exit,
     /// A linked process ended; abnormal ends become `pid.link.down`.
@@ -22,7 +22,7 @@ pub enum EventKind {
 
 /// One unit of cross-worker traffic. `to` is the target's PID counter.
 #[derive(Debug)]
-pub enum Envelope {
+pub(crate) enum Envelope {
     /// A user message.
     Message { to: u64, to_pid: String, from: String, topic: String, payload: Value },
     /// Start a process that another worker placed here.
@@ -39,15 +39,13 @@ pub enum Envelope {
 
 /// Everything a worker needs to start a process it did not place itself.
 #[derive(Debug)]
-pub struct SpawnOrder {
+pub(crate) struct SpawnOrder {
     /// Counter of the new PID.
     pub counter: u64,
     /// PID string.
     pub pid: String,
     /// Definition id (`ns:name`).
     pub def: String,
-    /// Function to call (empty: the chunk is the body).
-    pub method: String,
     /// Spawning process, or empty for the node itself.
     pub parent: String,
     /// Monitor/link bits.
@@ -60,7 +58,7 @@ pub struct SpawnOrder {
 
 impl Envelope {
     /// The counter of the process this envelope is for.
-    pub fn target(&self) -> u64 {
+    pub(crate) fn target(&self) -> u64 {
         match self {
             Envelope::Message { to, .. }
             | Envelope::Event { to, .. }

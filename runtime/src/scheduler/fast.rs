@@ -155,7 +155,8 @@ unsafe fn push_error(l: *mut ffi::lua_State, kind: &'static str, msg: &'static s
 }
 
 unsafe fn push_scratch(l: *mut ffi::lua_State) {
-    let (ptr, len) = SCRATCH.with(|s| s.try_borrow().map(|s| (s.0.as_ptr(), s.0.len())).unwrap_or((std::ptr::null(), 0)));
+    let (ptr, len) =
+        SCRATCH.with(|s| s.try_borrow().map(|s| (s.0.as_ptr(), s.0.len())).unwrap_or((std::ptr::null(), 0)));
     // SAFETY: the thread-local string is not touched until the push returns.
     unsafe { ffi::lua_pushlstring(l, ptr.cast(), len) };
 }

@@ -24,7 +24,12 @@ impl WorkerHost {
             let pid = Pid::parse(dest).map_err(|e| HostError::invalid(e.to_string()))?;
             return Ok((pid, dest.to_string()));
         }
-        let s = self.0.shared.registry.lookup(dest).ok_or_else(|| HostError::not_found(format!("could not resolve: {dest}")))?;
+        let s = self
+            .0
+            .shared
+            .registry
+            .lookup(dest)
+            .ok_or_else(|| HostError::not_found(format!("could not resolve: {dest}")))?;
         let pid = Pid::parse(&s).map_err(|e| HostError::invalid(e.to_string()))?;
         Ok((pid, s))
     }
@@ -45,11 +50,9 @@ impl WorkerHost {
             let rel = p.rel_mut();
             let list = if link { &mut rel.links } else { &mut rel.watching };
             if on {
-                if !list.contains(&s) {
-                    list.push(s.clone());
-                }
+                list.insert(s.clone());
             } else {
-                list.retain(|x| *x != s);
+                list.remove(&s);
             }
         }
         if self.is_here(&pid) {
@@ -103,7 +106,6 @@ impl Host for WorkerHost {
         worker: usize,
         pid: &str,
         id: &str,
-        method: &str,
         flags: SpawnFlags,
         args: Vec<Value>,
     ) -> HostResult<String> {
@@ -114,10 +116,10 @@ impl Host for WorkerHost {
             && let Some(pp) = self.0.procs.borrow_mut().get_mut(parent_slot)
         {
             if flags & 0b101 != 0 {
-                pp.rel_mut().watching.push(pid.to_string());
+                pp.rel_mut().watching.insert(pid.to_string());
             }
             if flags & 0b010 != 0 {
-                pp.rel_mut().links.push(pid.to_string());
+                pp.rel_mut().links.insert(pid.to_string());
             }
         }
         debug_assert_eq!(self.0.shared.worker_of(parsed.counter), worker);
@@ -125,7 +127,6 @@ impl Host for WorkerHost {
             counter: parsed.counter,
             pid: pid.to_string(),
             def: id.to_string(),
-            method: method.to_string(),
             parent,
             flags,
             args,

@@ -14,7 +14,7 @@ use super::envelope::Envelope;
 
 /// The shared half of a worker: what other threads may touch.
 #[derive(Default)]
-pub struct Mailroom {
+pub(crate) struct Mailroom {
     inbound: Mutex<Vec<Envelope>>,
     has_mail: AtomicBool,
     sleeping: AtomicBool,
@@ -23,12 +23,12 @@ pub struct Mailroom {
 
 impl Mailroom {
     /// Records the owning thread (called once by the worker at start).
-    pub fn bind(&self) {
+    pub(crate) fn bind(&self) {
         let _ = self.thread.set(std::thread::current());
     }
 
     /// Appends a batch and wakes the owner if it sleeps.
-    pub fn post(&self, batch: &mut Vec<Envelope>) {
+    pub(crate) fn post(&self, batch: &mut Vec<Envelope>) {
         if batch.is_empty() {
             return;
         }
@@ -45,7 +45,7 @@ impl Mailroom {
     }
 
     /// Wakes the owner if it is parked (used for mail and for shutdown).
-    pub fn nudge(&self) {
+    pub(crate) fn nudge(&self) {
         if self.sleeping.swap(false, Ordering::SeqCst)
             && let Some(t) = self.thread.get()
         {
@@ -54,7 +54,7 @@ impl Mailroom {
     }
 
     /// Takes everything posted so far, reusing `into`'s allocation.
-    pub fn take(&self, into: &mut Vec<Envelope>) {
+    pub(crate) fn take(&self, into: &mut Vec<Envelope>) {
         if !self.has_mail.swap(false, Ordering::SeqCst) {
             return;
         }
@@ -63,7 +63,7 @@ impl Mailroom {
     }
 
     /// Parks the owner until mail arrives or `timeout` passes.
-    pub fn sleep(&self, timeout: Option<Duration>) {
+    pub(crate) fn sleep(&self, timeout: Option<Duration>) {
         self.sleeping.store(true, Ordering::SeqCst);
         if self.has_mail.load(Ordering::SeqCst) {
             self.sleeping.store(false, Ordering::SeqCst);

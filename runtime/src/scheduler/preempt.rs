@@ -28,25 +28,25 @@ thread_local! {
 
 /// What the watchdog sees of one worker.
 #[derive(Default)]
-pub struct PreemptSlot {
+pub(crate) struct PreemptSlot {
     running: AtomicUsize,
     epoch: AtomicU64,
 }
 
 impl PreemptSlot {
     /// Marks `state` as running (a new slice starts).
-    pub fn enter(&self, state: *mut ffi::lua_State) {
+    pub(crate) fn enter(&self, state: *mut ffi::lua_State) {
         self.epoch.fetch_add(1, Ordering::Relaxed);
         self.running.store(state as usize, Ordering::Release);
     }
 
     /// The slice ended: no coroutine runs on this worker any more.
-    pub fn leave(&self) {
+    pub(crate) fn leave(&self) {
         self.swap_to(0);
     }
 
     /// A nested coroutine takes over (or gives back) the running slot.
-    pub fn switch(&self, state: *mut ffi::lua_State) {
+    pub(crate) fn switch(&self, state: *mut ffi::lua_State) {
         self.swap_to(state as usize);
     }
 
@@ -62,7 +62,7 @@ impl PreemptSlot {
 }
 
 /// Whether the last yield on this thread came from the preemption hook.
-pub fn take_preempted() -> bool {
+pub(crate) fn take_preempted() -> bool {
     PREEMPTED.with(|p| p.replace(false))
 }
 
@@ -82,14 +82,14 @@ unsafe extern "C-unwind" fn preempt_hook(l: *mut ffi::lua_State, _ar: *mut ffi::
 }
 
 /// The watchdog thread: one for the node.
-pub struct Watchdog {
+pub(crate) struct Watchdog {
     stop: Arc<AtomicBool>,
     join: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Watchdog {
     /// Starts watching `slots`, preempting runs longer than `slice`.
-    pub fn start(slots: Vec<Arc<PreemptSlot>>, slice: Duration) -> std::io::Result<Watchdog> {
+    pub(crate) fn start(slots: Vec<Arc<PreemptSlot>>, slice: Duration) -> std::io::Result<Watchdog> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let join = std::thread::Builder::new().name("wippy-watchdog".into()).spawn(move || {
@@ -109,7 +109,7 @@ impl Watchdog {
     }
 
     /// Stops the thread and waits for it.
-    pub fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(j) = self.join.take() {
             let _ = j.join();

@@ -5,24 +5,24 @@
 //! Relations are boxed and absent for most processes, which keeps an idle
 //! process small.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use mlua::ffi;
 
-
-/// Links and monitors of one process, by PID string.
+/// Links and monitors of one process, by PID string. Sets, because a
+/// supervisor may watch many thousands of children and every exit removes one.
 #[derive(Default, Debug)]
-pub struct Relations {
+pub(super) struct Relations {
     /// Bidirectional links.
-    pub links: Vec<String>,
+    pub links: HashSet<String>,
     /// Processes monitoring this one (they get `pid.exit`).
-    pub watchers: Vec<String>,
+    pub watchers: HashSet<String>,
     /// Processes this one monitors (released when it exits).
-    pub watching: Vec<String>,
+    pub watching: HashSet<String>,
 }
 
 /// One process as the scheduler sees it.
-pub struct Proc {
+pub(super) struct Proc {
     /// The coroutine; valid while the kernel's `PROCS[slot]` holds it.
     pub state: *mut ffi::lua_State,
     /// PID counter.
@@ -45,7 +45,7 @@ pub struct Proc {
 
 impl Proc {
     /// A process about to run for the first time.
-    pub fn new(state: *mut ffi::lua_State, counter: u64, pid: String) -> Proc {
+    pub(super) fn new(state: *mut ffi::lua_State, counter: u64, pid: String) -> Proc {
         Proc {
             state,
             counter,
@@ -60,14 +60,14 @@ impl Proc {
     }
 
     /// Relations, created on first use.
-    pub fn rel_mut(&mut self) -> &mut Relations {
+    pub(super) fn rel_mut(&mut self) -> &mut Relations {
         self.rel.get_or_insert_with(Box::default)
     }
 }
 
 /// Slots with reuse, plus counter → slot.
 #[derive(Default)]
-pub struct Procs {
+pub(super) struct Procs {
     slots: Vec<Option<Proc>>,
     free: Vec<u32>,
     by_counter: HashMap<u64, u32>,
@@ -75,12 +75,12 @@ pub struct Procs {
 
 impl Procs {
     /// The slot the next `insert` will use.
-    pub fn next_slot(&self) -> u32 {
+    pub(super) fn next_slot(&self) -> u32 {
         self.free.last().copied().unwrap_or(self.slots.len() as u32)
     }
 
     /// Inserts at `next_slot()`.
-    pub fn insert(&mut self, p: Proc) -> u32 {
+    pub(super) fn insert(&mut self, p: Proc) -> u32 {
         let slot = match self.free.pop() {
             Some(s) => s,
             None => {
@@ -94,7 +94,7 @@ impl Procs {
     }
 
     /// Removes the process in `slot`.
-    pub fn remove(&mut self, slot: u32) -> Option<Proc> {
+    pub(super) fn remove(&mut self, slot: u32) -> Option<Proc> {
         let p = self.slots.get_mut(slot as usize)?.take()?;
         self.by_counter.remove(&p.counter);
         self.free.push(slot);
@@ -102,33 +102,23 @@ impl Procs {
     }
 
     /// The process in `slot`.
-    pub fn get(&self, slot: u32) -> Option<&Proc> {
+    pub(super) fn get(&self, slot: u32) -> Option<&Proc> {
         self.slots.get(slot as usize)?.as_ref()
     }
 
     /// The process in `slot`, mutably.
-    pub fn get_mut(&mut self, slot: u32) -> Option<&mut Proc> {
+    pub(super) fn get_mut(&mut self, slot: u32) -> Option<&mut Proc> {
         self.slots.get_mut(slot as usize)?.as_mut()
     }
 
     /// The slot of PID counter `counter`.
-    pub fn slot_of(&self, counter: u64) -> Option<u32> {
+    pub(super) fn slot_of(&self, counter: u64) -> Option<u32> {
         self.by_counter.get(&counter).copied()
     }
 
     /// Slots of every live process.
-    pub fn slots(&self) -> Vec<u32> {
+    pub(super) fn slots(&self) -> Vec<u32> {
         self.by_counter.values().copied().collect()
-    }
-
-    /// Number of live processes.
-    pub fn len(&self) -> usize {
-        self.by_counter.len()
-    }
-
-    /// Whether no process is live.
-    pub fn is_empty(&self) -> bool {
-        self.by_counter.is_empty()
     }
 }
 
@@ -147,6 +137,6 @@ mod tests {
         assert_eq!(t.slot_of(10), None);
         assert_eq!(t.next_slot(), s0);
         assert_eq!(t.insert(Proc::new(std::ptr::null_mut(), 12, "c".into())), s0);
-        assert_eq!(t.len(), 2);
+        assert_eq!(t.slots().len(), 2);
     }
 }

@@ -114,12 +114,12 @@ impl Core {
             if let Some(pp) = procs.get_mut(parent_slot) {
                 let parent = pp.pid.clone();
                 if flags & 0b101 != 0 {
-                    pp.rel_mut().watching.push(pid.clone());
-                    p.rel_mut().watchers.push(parent.clone());
+                    pp.rel_mut().watching.insert(pid.clone());
+                    p.rel_mut().watchers.insert(parent.clone());
                 }
                 if flags & 0b010 != 0 {
-                    pp.rel_mut().links.push(pid.clone());
-                    p.rel_mut().links.push(parent);
+                    pp.rel_mut().links.insert(pid.clone());
+                    p.rel_mut().links.insert(parent);
                 }
             }
         }
@@ -149,7 +149,7 @@ impl Core {
     fn place_worker(&self) -> usize {
         let tick = self.spawn_tick.get().wrapping_add(1);
         self.spawn_tick.set(tick);
-        if tick % 64 != 0 || self.shared.n_workers() == 1 {
+        if !tick.is_multiple_of(64) || self.shared.n_workers() == 1 {
             return self.idx;
         }
         let mine = self.shared.workers[self.idx].live.load(Ordering::Relaxed);
@@ -181,11 +181,11 @@ impl Core {
         }
     }
 
-    /// Resumes one process for one slice.
-    fn run(&self, slot: u32) {
+    /// Resumes one process for one slice; true when it was preempted.
+    fn run(&self, slot: u32) -> bool {
         let (state, first) = {
             let mut procs = self.procs.borrow_mut();
-            let Some(p) = procs.get_mut(slot) else { return };
+            let Some(p) = procs.get_mut(slot) else { return false };
             p.queued = false;
             let first = !p.started;
             p.started = true;
@@ -223,6 +223,7 @@ impl Core {
                 } else if nres == 0 {
                     preempt::take_preempted();
                     self.wake(slot);
+                    return true;
                 }
             }
             ffi::LUA_OK => {
@@ -231,6 +232,8 @@ impl Core {
             }
             code => {
                 let msg = if code == ffi::LUA_ERRMEM {
+                    // free the dead process's garbage before touching the kernel again
+                    let _ = self.lua.gc_collect();
                     "not enough memory".to_string()
                 } else {
                     // SAFETY: the error object sits on top of the dead coroutine.
@@ -242,6 +245,7 @@ impl Core {
                 self.finalize(slot, Some(Err(msg)));
             }
         }
+        false
     }
 
     /// Message and traceback of a process whose coroutine died with an
@@ -322,7 +326,13 @@ impl Core {
             }
             for t in rel.watching {
                 if let Ok(pid) = Pid::parse(&t) {
-                    self.route(Envelope::Watch { to: pid.counter, to_pid: t, from: p.pid.clone(), link: false, on: false });
+                    self.route(Envelope::Watch {
+                        to: pid.counter,
+                        to_pid: t,
+                        from: p.pid.clone(),
+                        link: false,
+                        on: false,
+                    });
                 }
             }
         }
@@ -338,7 +348,13 @@ impl Core {
 
     fn signal(&self, to: &str, kind: EventKind, from: &str, result: ExitResult) {
         if let Ok(pid) = Pid::parse(to) {
-            self.route(Envelope::Event { to: pid.counter, kind, from: from.to_string(), result, reason: String::new() });
+            self.route(Envelope::Event {
+                to: pid.counter,
+                kind,
+                from: from.to_string(),
+                result,
+                reason: String::new(),
+            });
         }
     }
 
@@ -405,10 +421,10 @@ impl Core {
         p.system_watch = o.system_watch;
         if !o.parent.is_empty() {
             if o.flags & 0b101 != 0 {
-                p.rel_mut().watchers.push(o.parent.clone());
+                p.rel_mut().watchers.insert(o.parent.clone());
             }
             if o.flags & 0b010 != 0 {
-                p.rel_mut().links.push(o.parent);
+                p.rel_mut().links.insert(o.parent);
             }
         }
         self.shared.workers[self.idx].live.fetch_add(1, Ordering::Relaxed);
@@ -423,7 +439,7 @@ impl Core {
         match kind {
             EventKind::Exit => {
                 if let Some(rel) = self.procs.borrow_mut().get_mut(slot).and_then(|p| p.rel.as_mut()) {
-                    rel.watching.retain(|w| *w != from);
+                    rel.watching.remove(&from);
                 }
                 let (value, err) = split(&self.lua, &k.err_mt, result)?;
                 k.event.call::<()>((slot, "pid.exit", from, value, err))
@@ -432,11 +448,7 @@ impl Core {
                 let trap = {
                     let mut procs = self.procs.borrow_mut();
                     let Some(p) = procs.get_mut(slot) else { return Ok(()) };
-                    let linked = p.rel.as_mut().is_some_and(|r| {
-                        let before = r.links.len();
-                        r.links.retain(|l| *l != from);
-                        before != r.links.len()
-                    });
+                    let linked = p.rel.as_mut().is_some_and(|r| r.links.remove(&from));
                     if !linked {
                         return Ok(());
                     }
@@ -451,7 +463,9 @@ impl Core {
                     }
                 }
             }
-            EventKind::Cancel => k.event.call::<()>((slot, "pid.cancel", from, mlua::Value::Nil, mlua::Value::Nil, reason)),
+            EventKind::Cancel => {
+                k.event.call::<()>((slot, "pid.cancel", from, mlua::Value::Nil, mlua::Value::Nil, reason))
+            }
         }
     }
 
@@ -464,11 +478,9 @@ impl Core {
                 let rel = p.rel_mut();
                 let list = if link { &mut rel.links } else { &mut rel.watchers };
                 if on {
-                    if !list.contains(&from) {
-                        list.push(from);
-                    }
+                    list.insert(from);
                 } else {
-                    list.retain(|x| *x != from);
+                    list.remove(&from);
                 }
             }
             None if on => {
@@ -519,9 +531,13 @@ impl Core {
             }
             for _ in 0..BUDGET {
                 let Some(slot) = self.runq.borrow_mut().pop_front() else { break };
-                self.run(slot);
+                let preempted = self.run(slot);
                 self.drain_local();
                 self.flush();
+                if preempted {
+                    // a whole time slice went by: look at timers and mail now
+                    break;
+                }
             }
             self.flush();
             if self.shared.stopping.load(Ordering::SeqCst) {
@@ -553,7 +569,6 @@ fn split(lua: &Lua, err_mt: &mlua::Table, r: ExitResult) -> mlua::Result<(mlua::
         Err(e) => (mlua::Value::Nil, mlua::Value::String(lua.create_string(e)?)),
     })
 }
-
 
 /// Pins a function in the registry and returns its raw reference.
 fn registry_ref_fn(lua: &Lua, f: mlua::Function) -> mlua::Result<std::ffi::c_int> {
