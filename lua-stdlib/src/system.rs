@@ -41,6 +41,7 @@ pub(crate) fn module(lua: &Lua, host: &Rc<dyn Host>, err_mt: &Table) -> mlua::Re
             me.set("state", "alive")?;
             me.set("role", "non-member")?;
             me.set("failure_domain", "")?;
+            me.set("is_local", true)?;
             lua.create_sequence_from([me])
         })?,
     )?;
@@ -50,7 +51,13 @@ pub(crate) fn module(lua: &Lua, host: &Rc<dyn Host>, err_mt: &Table) -> mlua::Re
 
     let raft = lua.create_table()?;
     for name in ["is_leader", "is_member", "role", "term", "commit_index", "stats"] {
-        raft.set(name, lua.create_function(|lua, ()| (mlua::Value::Nil, NO_RAFT).into_lua_multi(lua))?)?;
+        let emt = err_mt.clone();
+        raft.set(
+            name,
+            lua.create_function(move |lua, ()| {
+                (mlua::Value::Nil, crate::error_value(lua, &emt, "UNAVAILABLE", NO_RAFT)?).into_lua_multi(lua)
+            })?,
+        )?;
     }
     t.set("raft", raft)?;
 

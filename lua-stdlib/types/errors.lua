@@ -7,7 +7,7 @@
 -- Error as the LAST documented return value. Bad arguments never crash the node;
 -- they come back as an Error of kind `errors.INVALID`.
 
----The six error kinds a wippy call can report.
+---The error kinds a wippy call can report.
 ---Compare against the `errors.*` constants, not against string literals.
 ---@alias ErrorKind
 ---| "INVALID"           # bad arguments or a request that can never succeed as written
@@ -16,6 +16,7 @@
 ---| "PERMISSION_DENIED" # the caller may not do this
 ---| "UNAVAILABLE"       # the service is not running or has no quorum/leader right now; retry later
 ---| "TIMEOUT"           # a deadline passed before the operation completed
+---| "INTERNAL"          # a failure that came from elsewhere (e.g. the child of process.exec failed)
 
 ---An error value returned by a wippy call.
 ---`tostring(err)` returns `err.message`.
@@ -31,4 +32,5 @@
 ---@field PERMISSION_DENIED "PERMISSION_DENIED" The caller is not allowed to perform the call.
 ---@field UNAVAILABLE "UNAVAILABLE" Feature not running (e.g. cluster disabled), no leader or no quorum. Retryable.
 ---@field TIMEOUT "TIMEOUT" A deadline expired (e.g. a STRONG name registration). Retryable.
+---@field INTERNAL "INTERNAL" A failure that came from elsewhere, e.g. the child of process.exec failed.
 errors = {}
