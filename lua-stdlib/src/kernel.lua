@@ -224,6 +224,19 @@ function Channel:send(v)
 end
 
 function Channel:receive()
+  -- fast path: a buffered value and no blocked sender
+  local h = self.h
+  if h <= self.t and self.sq == nil then
+    local buf = self.buf
+    local v = buf[h]
+    buf[h] = nil
+    if h == self.t then
+      self.h, self.t = 1, 0
+    else
+      self.h = h + 1
+    end
+    return v, true
+  end
   local got, v, ok = try_receive(self)
   if got then return v, ok end
   local rec = current()
@@ -541,13 +554,26 @@ end
 
 local send_slow
 
+-- Topics already checked (a string not starting with "@"), so that the send
+-- fast path skips two C calls. Bounded: cleared when it grows large.
+local TOPIC_OK, topic_count = {}, 0
+local function check_topic(topic)
+  if type(topic) ~= "string" or sbyte(topic, 1) == 64 then return false end
+  if topic_count >= 4096 then
+    TOPIC_OK, topic_count = {}, 0
+  end
+  TOPIC_OK[topic] = true
+  topic_count = topic_count + 1
+  return true
+end
+
 -- Fast path: a local PID, a string topic and one scalar payload.
 -- Fast path: a PID of this worker, a string topic and one scalar payload
 -- (a trailing nil argument counts as no argument).
 function process.send(dest, topic, ...)
   local rec = BYPID[dest]
   local data, more = ...
-  if rec ~= nil and more == nil and type(topic) == "string" and sbyte(topic, 1) ~= 64 then
+  if rec ~= nil and more == nil and (TOPIC_OK[topic] or check_topic(topic)) then
     local td = type(data)
     if td ~= "table" and td ~= "function" and td ~= "userdata" and td ~= "thread" then
       local me = PROCS[CUR[1]] or current()
