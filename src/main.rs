@@ -9,6 +9,12 @@ use clap::{Parser, Subcommand};
 use wippy_config::{Config, LogEncoding};
 use wippy_runtime::{App, Node, NodeOptions};
 
+/// Lua allocates and frees small blocks at a high rate (messages, records,
+/// coroutine stacks); mimalloc serves that pattern markedly faster than the
+/// system allocator (see docs/decisions/0004-dependencies.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "wippy", version, about = "Run a node of Lua processes")]
 struct Cli {

@@ -6,6 +6,9 @@
 -- Everything that crosses a worker, a node or needs the operating system goes
 -- through `H`, the host table built in Rust (see host.rs).
 --
+-- Kernel code is never preempted (the hook checks the chunk name), so each
+-- function here runs as one step with respect to other processes.
+--
 -- Yield protocol with the Rust scheduler (scheduler/worker.rs):
 --   yield BLOCK   the process waits for a wake-up (H.wake)
 --   yield KILL    the process asked to die ("terminated")
@@ -142,24 +145,30 @@ local function queue(ch, name)
   return q
 end
 
--- Puts without blocking; returns true when the value was taken.
--- The common wait: one process blocked in a plain receive. It is kept in
--- `ch.w1` (no waiter table); `rq` holds select waiters and any further
--- receivers, always younger than `w1`.
-local function take_w1(ch)
-  local r = ch.w1
-  ch.w1 = nil
-  if r.dead then return nil end
-  return r
+-- Appends to the buffer, whatever the capacity (see try_send).
+local function put(ch, v)
+  local t = ch.t + 1
+  local buf = ch.buf
+  if buf == nil then
+    buf = {}
+    ch.buf = buf
+  end
+  buf[t] = v
+  ch.t = t
 end
 
+-- Puts without blocking; returns true when the value was taken.
+-- The common wait is one process blocked in a plain receive, kept in
+-- `ch.w1` without a waiter table: the value goes into the buffer (even past
+-- the capacity: that receiver is committed to take it) and the receiver is
+-- woken to pick it up. `rq` holds select waiters and later receivers.
 local function try_send(ch, v)
   if ch.closed then error("send on closed channel", 0) end
   local r = ch.w1
   if r ~= nil then
-    r = take_w1(ch)
-    if r ~= nil then
-      r.v, r.vok, r.waiting = v, true, false
+    ch.w1 = nil
+    if not r.dead then
+      put(ch, v)
       wake(r.slot)
       return true
     end
@@ -170,14 +179,7 @@ local function try_send(ch, v)
     return true
   end
   if ch.t - ch.h + 1 < ch.cap then
-    local t = ch.t + 1
-    local buf = ch.buf
-    if buf == nil then
-      buf = {}
-      ch.buf = buf
-    end
-    buf[t] = v
-    ch.t = t
+    put(ch, v)
     return true
   end
   return false
@@ -223,6 +225,29 @@ function Channel:send(v)
   return true
 end
 
+-- Waits for a value. Reached by a tail call so that an idle process keeps
+-- only this small frame (an idle coroutine's stack must stay within Lua's
+-- initial 40 slots, 20 of which the yield takes).
+local function wait_receive(ch)
+  local rec = current()
+  while true do
+    local rq = ch.rq
+    if ch.w1 == nil and (rq == nil or rq[1] == nil) then
+      ch.w1 = rec
+      co_yield(BLOCK)
+      if ch.w1 == rec then ch.w1 = nil end
+      local got, v, ok = try_receive(ch)
+      if got then return v, ok end
+    else
+      local w = { rec = rec }
+      rq = queue(ch, "rq")
+      rq[#rq + 1] = w
+      repeat co_yield(BLOCK) until w.done
+      return w.value, w.ok
+    end
+  end
+end
+
 function Channel:receive()
   -- fast path: a buffered value and no blocked sender
   local h = self.h
@@ -239,32 +264,16 @@ function Channel:receive()
   end
   local got, v, ok = try_receive(self)
   if got then return v, ok end
-  local rec = current()
-  local rq = self.rq
-  if self.w1 == nil and (rq == nil or rq[1] == nil) then
-    self.w1 = rec
-    rec.waiting = true
-    repeat co_yield(BLOCK) until not rec.waiting
-    v, ok = rec.v, rec.vok
-    rec.v = nil
-    return v, ok
-  end
-  local w = { rec = rec }
-  rq = queue(self, "rq")
-  rq[#rq + 1] = w
-  repeat co_yield(BLOCK) until w.done
-  return w.value, w.ok
+  return wait_receive(self)
 end
 
 function Channel:close()
   if self.closed then return end
   self.closed = true
-  if self.w1 ~= nil then
-    local r = take_w1(self)
-    if r ~= nil then
-      r.v, r.vok, r.waiting = nil, false, false
-      wake(r.slot)
-    end
+  local r = self.w1
+  if r ~= nil then
+    self.w1 = nil
+    if not r.dead then wake(r.slot) end
   end
   local w = pop_live(self.rq)
   while w do
@@ -446,19 +455,14 @@ end
 
 local exit_c, exit_table = H.exit, H.exit_table
 
--- The body of every process coroutine; Rust passes the slot on first
--- resume. There is no pcall here on purpose: a C frame would stay on every
--- idle process's stack (20 slots). An error kills the coroutine with its
--- stack intact, and the worker asks `K.fail` for the traceback.
+-- The body of every process coroutine; Rust passes the slot on the first
+-- resume. run_main tail-calls the process function, so a process's stack
+-- holds its own frames only. There is no pcall on purpose: a C frame would
+-- stay on every idle process's stack (20 slots). An error kills the
+-- coroutine with its stack intact and the worker asks `K.fail` for the
+-- traceback; a return hands the result to `K.done`.
 local function ENTRY(slot)
-  local rec = PROCS[slot]
-  local res = run_main(rec)
-  reap(rec)
-  if type(res) == "table" then
-    exit_table(slot, true, res)
-  else
-    exit_c(slot, true, res)
-  end
+  return run_main(PROCS[slot])
 end
 
 -- Compiles a definition once per worker. The source is wrapped in a function
@@ -525,6 +529,7 @@ local function spawn_with(flags, id, host, ...)
   if slot == nil then return nil, new_error(pid, emsg) end
   if slot >= 0 then
     start(slot, pid, info, co)
+    wake(slot)
     return pid
   end
   return herr(H.spawn_remote(-slot - 1, pid, id, flags, tunpack(info, 2, n + 1)))
@@ -581,18 +586,25 @@ function process.send(dest, topic, ...)
       if subs == nil or subs[topic] == nil then
         local ch = rec.inbox
         local msg = setmetatable({ topic, me.pid, data }, MSG)
-        if ch ~= nil then
-          local r = ch.w1
-          if r ~= nil and not r.dead then
-            ch.w1 = nil
-            r.v, r.vok, r.waiting = msg, true, false
-            wake(r.slot)
-            return true
-          end
-        else
-          ch = inbox_of(rec)
+        if ch == nil then ch = inbox_of(rec) end
+        local r = ch.w1
+        if r ~= nil then
+          ch.w1 = nil
+          if not r.dead then wake(r.slot) end
         end
-        try_send(ch, msg)
+        if r ~= nil or (ch.rq == nil and ch.sq == nil) then
+          -- nobody else waits in a select: straight into the buffer
+          local t = ch.t + 1
+          local buf = ch.buf
+          if buf == nil then
+            buf = {}
+            ch.buf = buf
+          end
+          buf[t] = msg
+          ch.t = t
+        else
+          try_send(ch, msg)
+        end
         return true
       end
       deliver(rec, topic, me.pid, data)
@@ -816,6 +828,17 @@ K.spawn_order = function(slot, pid, id, args)
   start(slot, pid, info, co)
   return co
 end
+-- A process returned `res`: forget it and record the result.
+K.done = function(slot, res)
+  local rec = PROCS[slot]
+  if rec ~= nil then reap(rec) end
+  if type(res) == "table" then
+    exit_table(slot, true, res)
+  else
+    exit_c(slot, true, res)
+  end
+end
+
 -- The message and traceback of a process that died with error `e`.
 K.fail = function(slot, e)
   if type(e) == "table" and type(rawget(e, "message")) == "string" then e = e.message end
@@ -823,7 +846,8 @@ K.fail = function(slot, e)
   local co = COS[slot]
   if co == nil then return msg end
   -- the kernel's own frames say nothing to the author of the process
-  return (sgsub(traceback(co, msg), "\n\t%[?C?%]?:? ?kernel:[^\n]*", ""))
+  local tb = sgsub(traceback(co, msg), "\n\t%[?C?%]?:? ?kernel:[^\n]*", "")
+  return (sgsub(tb, "\n\t%(%.%.%.tail calls%.%.%.%)", ""))
 end
 
 K.reap = function(slot)

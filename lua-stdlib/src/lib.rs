@@ -43,6 +43,8 @@ pub struct Kernel {
     pub procs: Table,
     /// The kernel's slot → coroutine table; cleared together with `procs`.
     pub cos: Table,
+    /// `done(slot, result)`: a process returned; forget it and record the result.
+    pub done: Function,
     /// `fail(slot, err) -> string`: message and traceback of a failed process.
     pub fail: Function,
     /// `reap(slot)`: forget a process that Rust ended.
@@ -113,6 +115,7 @@ pub fn install(lua: &Lua, host: Rc<dyn Host>, fast: Vec<(&'static str, Function)
         procs: k.get("PROCS")?,
         cos: k.get("COS")?,
         cur: k.get("CUR")?,
+        done: k.get("done")?,
         fail: k.get("fail")?,
         reap: k.get("reap")?,
         deliver: k.get("deliver")?,

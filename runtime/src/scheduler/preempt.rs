@@ -66,16 +66,29 @@ pub(crate) fn take_preempted() -> bool {
     PREEMPTED.with(|p| p.replace(false))
 }
 
-unsafe extern "C-unwind" fn preempt_hook(l: *mut ffi::lua_State, _ar: *mut ffi::lua_Debug) {
+/// Whether the function running in `ar` belongs to the kernel. Kernel code
+/// assumes it runs without interruption (a send updates a mailbox and wakes
+/// the receiver as one step), so it is never preempted.
+unsafe fn in_kernel(l: *mut ffi::lua_State, ar: *mut ffi::lua_Debug) -> bool {
+    // SAFETY: `ar` is the hook's activation record; "S" fills `source`.
+    unsafe {
+        if ffi::lua_getinfo(l, c"S".as_ptr(), ar) == 0 || (*ar).source.is_null() {
+            return false;
+        }
+        std::ffi::CStr::from_ptr((*ar).source).to_bytes() == b"=kernel"
+    }
+}
+
+unsafe extern "C-unwind" fn preempt_hook(l: *mut ffi::lua_State, ar: *mut ffi::lua_Debug) {
     // SAFETY: called by Lua on the thread that runs `l`, inside a count hook.
     unsafe {
-        if ffi::lua_isyieldable(l) != 0 {
+        if ffi::lua_isyieldable(l) != 0 && !in_kernel(l, ar) {
             ffi::lua_sethook(l, None, 0, 0);
             PREEMPTED.with(|p| p.set(true));
             ffi::lua_yield(l, 0);
         } else {
-            // Inside a C call that cannot yield (a sort comparator, a
-            // metamethod called from Rust): try again shortly.
+            // Inside kernel code, or a C call that cannot yield (a sort
+            // comparator, a metamethod called from Rust): try again shortly.
             ffi::lua_sethook(l, Some(preempt_hook), ffi::LUA_MASKCOUNT, 1000);
         }
     }

@@ -52,6 +52,8 @@ pub(crate) struct Core {
     pub(crate) cos_ref: Cell<std::ffi::c_int>,
     /// Registry reference of the kernel's `fail` function.
     pub(crate) fail_ref: Cell<std::ffi::c_int>,
+    /// Registry reference of the kernel's `done` function.
+    pub(crate) done_ref: Cell<std::ffi::c_int>,
     /// Result recorded by the kernel's exit call for the process finishing now.
     pub(crate) exit_result: RefCell<Option<(u32, ExitResult)>>,
     pub(crate) kernel: OnceCell<Kernel>,
@@ -124,8 +126,8 @@ impl Core {
             }
         }
         self.shared.workers[self.idx].live.fetch_add(1, Ordering::Relaxed);
+        // Not queued here: the kernel wakes it once its record exists.
         let slot = self.procs.borrow_mut().insert(p);
-        self.wake(slot);
         Ok((i64::from(slot), pid))
     }
 
@@ -227,7 +229,8 @@ impl Core {
                 }
             }
             ffi::LUA_OK => {
-                unsafe { ffi::lua_settop(state, 0) };
+                // SAFETY: the return values are the top `nres` slots of `state`.
+                unsafe { self.hand_result(slot, state, nres) };
                 self.finalize(slot, None);
             }
             code => {
@@ -273,6 +276,34 @@ impl Core {
             };
             ffi::lua_settop(l, base);
             text
+        }
+    }
+
+    /// A process returned: its first return value moves to the main stack
+    /// and the kernel's `done` records it, inside a protected call.
+    unsafe fn hand_result(&self, slot: u32, co: *mut ffi::lua_State, nres: std::ffi::c_int) {
+        let l = self.main_state;
+        // SAFETY: balanced stack use on the main state between resumes; the
+        // only call that can raise runs under lua_pcall.
+        unsafe {
+            let base = ffi::lua_gettop(l);
+            if ffi::lua_checkstack(l, 4) == 0 {
+                ffi::lua_settop(co, 0);
+                return;
+            }
+            ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, ffi::lua_Integer::from(self.done_ref.get()));
+            ffi::lua_pushinteger(l, ffi::lua_Integer::from(slot));
+            if nres > 0 {
+                ffi::lua_settop(co, -nres); // keep the first result only
+                ffi::lua_xmove(co, l, 1);
+            } else {
+                ffi::lua_pushnil(l);
+            }
+            ffi::lua_settop(co, 0);
+            if ffi::lua_pcall(l, 2, 0, 0) != ffi::LUA_OK {
+                tracing::warn!(slot, "could not record a process result");
+            }
+            ffi::lua_settop(l, base);
         }
     }
 
@@ -555,6 +586,15 @@ impl Core {
 
     fn stop_all(&self) {
         let slots = self.procs.borrow().slots();
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let _ = self.lua.gc_collect();
+            tracing::debug!(
+                worker = self.idx,
+                live = slots.len(),
+                lua_heap_bytes = self.lua.used_memory(),
+                "worker stopping"
+            );
+        }
         for slot in slots {
             self.kill(slot, "node shutting down".to_string());
         }
@@ -603,6 +643,9 @@ pub(crate) fn run_worker(idx: usize, shared: Arc<Shared>) -> Result<(), mlua::Er
     // (no `package` library) and process environments never see `debug`.
     let lua = unsafe { Lua::unsafe_new_with(libs | StdLib::DEBUG, LuaOptions::default()) };
     lua.set_memory_limit(shared.memory_limit)?;
+    // Messages and per-spawn records die young; the generational collector
+    // reclaims them without re-marking every long-lived process each cycle.
+    lua.gc_set_mode(mlua::state::GcMode::Generational(mlua::state::GcGenParams::default()));
     let main_state = lua.state();
     shared.workers[idx].mailroom.bind();
     let core = Rc::new(Core {
@@ -622,6 +665,7 @@ pub(crate) fn run_worker(idx: usize, shared: Arc<Shared>) -> Result<(), mlua::Er
         procs_ref: Cell::new(ffi::LUA_NOREF),
         cos_ref: Cell::new(ffi::LUA_NOREF),
         fail_ref: Cell::new(ffi::LUA_NOREF),
+        done_ref: Cell::new(ffi::LUA_NOREF),
         exit_result: RefCell::new(None),
         kernel: OnceCell::new(),
         cur_ref: Cell::new(ffi::LUA_NOREF),
@@ -633,6 +677,7 @@ pub(crate) fn run_worker(idx: usize, shared: Arc<Shared>) -> Result<(), mlua::Er
     core.procs_ref.set(registry_ref(&lua, kernel.procs.clone())?);
     core.cos_ref.set(registry_ref(&lua, kernel.cos.clone())?);
     core.fail_ref.set(registry_ref_fn(&lua, kernel.fail.clone())?);
+    core.done_ref.set(registry_ref_fn(&lua, kernel.done.clone())?);
     let _ = core.kernel.set(kernel);
     core.run_loop();
     Ok(())
