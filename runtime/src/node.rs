@@ -183,7 +183,7 @@ impl Node {
         tracing::info!(live = self.shared.live(), "shutdown: stopping workers");
         self.shared.stopping.store(true, Ordering::SeqCst);
         for w in &self.shared.workers {
-            w.mailroom.nudge();
+            w.mailroom.wake_always();
         }
         for j in self.workers.drain(..) {
             let _ = j.join();
@@ -201,7 +201,7 @@ impl Drop for Node {
         if !self.workers.is_empty() {
             self.shared.stopping.store(true, Ordering::SeqCst);
             for w in &self.shared.workers {
-                w.mailroom.nudge();
+                w.mailroom.wake_always();
             }
             for j in self.workers.drain(..) {
                 let _ = j.join();

@@ -26,6 +26,8 @@ use crate::shared::Shared;
 
 /// Slot value meaning "no process is running".
 pub(crate) const NONE: u32 = u32::MAX;
+/// How long an idle worker spins for mail before parking.
+const SPIN: Duration = Duration::from_micros(50);
 /// Resumes between two looks at the cross-worker inbox.
 const BUDGET: usize = 512;
 
@@ -555,6 +557,8 @@ impl Core {
         let mut mail = Vec::new();
         let mut due = Vec::new();
         let mailroom = &self.shared.workers[self.idx].mailroom;
+        // Spinning only pays when another worker may answer soon.
+        let spin = if self.shared.n_workers() > 1 { SPIN } else { Duration::ZERO };
         loop {
             self.take_mail(&mut mail);
             if !self.timers.borrow().is_empty() {
@@ -578,7 +582,7 @@ impl Core {
             if self.runq.borrow().is_empty() && self.local.borrow().is_empty() {
                 let wait = self.timers.borrow().next_in(Instant::now());
                 if wait != Some(Duration::ZERO) {
-                    mailroom.sleep(wait);
+                    mailroom.sleep(wait, spin);
                 }
             }
         }
