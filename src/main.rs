@@ -39,6 +39,12 @@ enum Command {
     Check {
         /// App folder or FILE.lua.
         target: Option<PathBuf>,
+        /// Config file (default: wippy.yaml in the app folder, when present).
+        #[arg(long, short = 'c')]
+        config: Option<PathBuf>,
+        /// Override a config key (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
     },
 }
 
@@ -46,7 +52,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { target, config, sets } => run(target, config, sets),
-        Command::Check { target } => check(target),
+        Command::Check { target, config, sets } => check(target, config, sets),
     };
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
@@ -66,24 +72,34 @@ fn load_app(target: &Path) -> Result<App> {
     Ok(app)
 }
 
-fn check(target: Option<PathBuf>) -> Result<i32> {
+fn check(target: Option<PathBuf>, config: Option<PathBuf>, sets: Vec<String>) -> Result<i32> {
     let target = target.unwrap_or_else(|| PathBuf::from("."));
+    load_config(&target, config, &sets)?;
     let app = load_app(&target)?;
     println!("ok: {} definitions, {} hosts, {} services", app.definitions.len(), app.hosts.len(), app.services.len());
     Ok(0)
 }
 
-fn run(target: Option<PathBuf>, config: Option<PathBuf>, sets: Vec<String>) -> Result<i32> {
-    let target = target.unwrap_or_else(|| PathBuf::from("."));
+/// Loads the config: `--config`, else `wippy.yaml` beside the app, else defaults.
+fn load_config(target: &Path, config: Option<PathBuf>, sets: &[String]) -> Result<Config> {
     let is_script = target.extension().is_some_and(|e| e == "lua");
     let config_path = config.or_else(|| {
-        let dir = if is_script { target.parent().map(Path::to_path_buf).unwrap_or_default() } else { target.clone() };
+        let dir =
+            if is_script { target.parent().map(Path::to_path_buf).unwrap_or_default() } else { target.to_path_buf() };
         let p = dir.join("wippy.yaml");
         p.exists().then_some(p)
     });
     let env = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
-    let cfg = Config::load(config_path.as_deref(), &sets, env)?;
+    Ok(Config::load(config_path.as_deref(), sets, env)?)
+}
+
+fn run(target: Option<PathBuf>, config: Option<PathBuf>, sets: Vec<String>) -> Result<i32> {
+    let target = target.unwrap_or_else(|| PathBuf::from("."));
+    let cfg = load_config(&target, config, &sets)?;
     init_logging(&cfg);
+    // Signals are caught from here on, before any process starts, so an
+    // early SIGTERM still shuts down gracefully.
+    let signals = Signals::install()?;
     let app = load_app(&target)?;
     let main = app.main.clone();
     let opts = NodeOptions {
@@ -94,7 +110,7 @@ fn run(target: Option<PathBuf>, config: Option<PathBuf>, sets: Vec<String>) -> R
         shutdown_timeout: cfg.scheduler.shutdown_timeout.as_std(),
     };
     let node = Node::start(opts, app).context("starting the node")?;
-    watch_signals(node.exit_handle())?;
+    signals.forward_to(node.exit_handle())?;
     if let Some((def, host)) = main {
         let (pid, rx) = node.spawn_watched(&def, &host, Vec::new()).map_err(|e| anyhow::anyhow!("{e}"))?;
         tracing::debug!(%pid, "main process started");
@@ -117,25 +133,37 @@ fn run(target: Option<PathBuf>, config: Option<PathBuf>, sets: Vec<String>) -> R
     Ok(if final_code != 0 { final_code } else { code })
 }
 
-fn watch_signals(exit: wippy_runtime::ExitHandle) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    std::thread::Builder::new().name("wippy-signals".into()).spawn(move || {
-        rt.block_on(async move {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot watch SIGTERM");
-                    return;
+/// SIGINT and SIGTERM, registered before the node starts and forwarded to
+/// it as an exit request once it runs.
+struct Signals {
+    rt: tokio::runtime::Runtime,
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let (int, term) = rt.block_on(async {
+            Ok::<_, std::io::Error>((signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?))
+        })?;
+        Ok(Signals { rt, int, term })
+    }
+
+    fn forward_to(self, exit: wippy_runtime::ExitHandle) -> Result<()> {
+        let Signals { rt, mut int, mut term } = self;
+        std::thread::Builder::new().name("wippy-signals".into()).spawn(move || {
+            rt.block_on(async move {
+                tokio::select! {
+                    _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+                    _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
                 }
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-            }
-            exit.request_exit(0);
-        });
-    })?;
-    Ok(())
+                exit.request_exit(0);
+            });
+        })?;
+        Ok(())
+    }
 }
 
 fn init_logging(cfg: &Config) {

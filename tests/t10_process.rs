@@ -2,6 +2,7 @@
 //! ordering and copying, listen/inbox routing, monitors, exec, terminate,
 //! cancel, isolation between processes.
 
+#[path = "common/harness.rs"]
 mod common;
 
 use common::*;
@@ -33,15 +34,22 @@ end }
             ("t:idle", "return { main = function() return 1 end }"),
         ],
     );
-    let (pid, rx) = h.node.spawn_watched("t:main", HOST, vec![]).unwrap();
+    let (pid, rx) = h.node().spawn_watched("t:main", HOST, vec![]).unwrap();
     let r = rx.recv_timeout(RESULT_TIMEOUT).unwrap();
     assert_eq!(r.as_ref().ok().and_then(|v| v.as_str()), Some(pid.as_str()), "{}", show(&r));
 }
 
 #[test]
 fn spawn_arguments_arrive_as_parameters_and_return_value_is_the_result() {
-    let h = start(1, &[("t:main", "return { main = function(a, b, c, d) return { a = a, b = b, c = c, n = select('#', a, b, c, d) } end }")]);
-    let v = h.run_json("t:main", vec![Value::Int(7), s("two"), Value::Array(vec![Value::Bool(true), Value::Float(1.5)])]);
+    let h = start(
+        1,
+        &[(
+            "t:main",
+            "return { main = function(a, b, c, d) return { a = a, b = b, c = c, n = select('#', a, b, c, d) } end }",
+        )],
+    );
+    let v =
+        h.run_json("t:main", vec![Value::Int(7), s("two"), Value::Array(vec![Value::Bool(true), Value::Float(1.5)])]);
     assert_eq!(v, serde_json::json!({ "a": 7, "b": "two", "c": [true, 1.5], "n": 4 }));
 }
 
@@ -102,8 +110,12 @@ end }
 
 #[test]
 fn fifo_per_sender_on_one_worker() {
-    let h = start(
-        1,
+    // Ordering alone: a long time slice keeps preemption out (see
+    // `fifo_survives_preemption_of_the_receiver` for that).
+    let mut opts = options(1);
+    opts.time_slice = std::time::Duration::from_millis(500);
+    let h = start_with(
+        opts,
         &[
             ("t:recv", FIFO_RECEIVER),
             ("t:send", FIFO_SENDER),
@@ -135,7 +147,6 @@ fn fifo_per_sender_across_workers() {
 /// Same as above with a backlog large enough that receivers run past their
 /// time slice and get preempted while messages keep arriving.
 #[test]
-#[ignore = "runtime bug: a message is lost when its receiver is preempted inside the kernel's channel code"]
 fn fifo_per_sender_across_workers_under_load() {
     fifo_across_workers(1500, std::time::Duration::from_millis(5));
 }
@@ -144,7 +155,6 @@ fn fifo_per_sender_across_workers_under_load() {
 /// preempted many times in the middle of receiving while the sender keeps
 /// delivering into the same inbox.
 #[test]
-#[ignore = "runtime bug: a message is lost when its receiver is preempted inside the kernel's channel code"]
 fn fifo_survives_preemption_of_the_receiver() {
     let mut opts = options(1);
     opts.time_slice = std::time::Duration::from_micros(100);
@@ -168,8 +178,8 @@ end }
         ],
     );
     let n = 300_000;
-    let (rp, rx) = h.node.spawn_watched("t:recv", HOST, vec![Value::Int(n)]).unwrap();
-    h.node.spawn("t:send", HOST, vec![s(&rp), Value::Int(n)]).unwrap();
+    let (rp, rx) = h.node().spawn_watched("t:recv", HOST, vec![Value::Int(n)]).unwrap();
+    h.node().spawn("t:send", HOST, vec![s(&rp), Value::Int(n)]).unwrap();
     let r = rx.recv_timeout(RESULT_TIMEOUT).expect("receiver hung");
     assert_eq!(r.as_ref().ok().map(to_json), Some(serde_json::json!(n)), "{}", show(&r));
 }
@@ -185,15 +195,16 @@ fn fifo_across_workers(n: i64, time_slice: std::time::Duration) {
     // Waiting for each one to be live makes the next placement see the load.
     let mut receivers = Vec::new();
     for i in 0..RECEIVERS {
-        receivers.push(h.node.spawn_watched("t:recv", HOST, vec![Value::Int(SENDERS as i64), Value::Int(n)]).unwrap());
-        wait_for("receiver to start", RESULT_TIMEOUT, || h.node.live() == i + 1);
+        receivers
+            .push(h.node().spawn_watched("t:recv", HOST, vec![Value::Int(SENDERS as i64), Value::Int(n)]).unwrap());
+        wait_for("receiver to start", RESULT_TIMEOUT, || h.node().live() == i + 1);
     }
     let rpids: Vec<String> = receivers.iter().map(|(p, _)| p.clone()).collect();
-    let workers = h.node.workers() as u64;
+    let workers = h.node().workers() as u64;
     let mut senders = Vec::new();
     for _ in 0..SENDERS {
         let args = vec![Value::Array(rpids.iter().map(|p| s(p)).collect()), Value::Int(n)];
-        senders.push(h.node.spawn_watched("t:send", HOST, args).unwrap());
+        senders.push(h.node().spawn_watched("t:send", HOST, args).unwrap());
         // spread the senders too (they may finish quickly; then load is equal anyway)
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
@@ -209,7 +220,12 @@ fn fifo_across_workers(n: i64, time_slice: std::time::Duration) {
     }
     for (pid, rx) in receivers {
         let r = rx.recv_timeout(RESULT_TIMEOUT).unwrap_or_else(|_| panic!("receiver {pid} hung"));
-        assert_eq!(r.as_ref().ok().map(to_json), Some(serde_json::json!(SENDERS as i64 * n)), "receiver {pid}: {}", show(&r));
+        assert_eq!(
+            r.as_ref().ok().map(to_json),
+            Some(serde_json::json!(SENDERS as i64 * n)),
+            "receiver {pid}: {}",
+            show(&r)
+        );
     }
 }
 
@@ -299,11 +315,11 @@ end }
             ),
         ],
     );
-    let (main_pid, rx) = h.node.spawn_watched("t:main2", HOST, vec![]).unwrap();
-    wait_for("main2 to start", RESULT_TIMEOUT, || h.node.live() == 1);
-    let collector = h.node.spawn("t:collect", HOST, vec![s(&main_pid)]).unwrap();
+    let (main_pid, rx) = h.node().spawn_watched("t:main2", HOST, vec![]).unwrap();
+    wait_for("main2 to start", RESULT_TIMEOUT, || h.node().live() == 1);
+    let collector = h.node().spawn("t:collect", HOST, vec![s(&main_pid)]).unwrap();
     assert_ne!(pid_counter(&main_pid) % 2, pid_counter(&collector) % 2, "expected the two on different workers");
-    h.node.send(&main_pid, "collector", s(&collector)).unwrap();
+    h.node().send(&main_pid, "collector", s(&collector)).unwrap();
     let r = rx.recv_timeout(RESULT_TIMEOUT).expect("main2 hung");
     assert_eq!(r.as_ref().ok().and_then(|v| v.as_str()), Some("ok"), "{}", show(&r));
 }
@@ -371,7 +387,6 @@ end }
 }
 
 #[test]
-#[ignore = "runtime bug: process.send with an empty topic returns true instead of INVALID"]
 fn send_with_an_empty_topic_is_invalid() {
     lua_ok(
         1,

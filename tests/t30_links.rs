@@ -1,5 +1,6 @@
 //! Monitors, links, trap_links, terminate, cancel and exec.
 
+#[path = "common/harness.rs"]
 mod common;
 
 use common::*;
@@ -103,12 +104,13 @@ return { main = function()
     eq(#t, 3, "exec table value")
     local v, err = process.exec("t:fail", HOST, "exec failure")
     eq(v, nil, "exec of a failing process")
+    eq(err.kind, errors.INTERNAL, "exec failure kind")
     has(tostring(err), "exec failure", "exec error message")
     has(tostring(err), "stack traceback", "exec error traceback")
     v, err = process.exec("t:missing", HOST)
     eq(v, nil, "exec of an unknown entry"); eq(err.kind, errors.NOT_FOUND, "exec unknown kind")
     -- exec does not leave an EXIT event behind
-    quiet(process.events(), 30)
+    no_event(30)
     return "ok"
 end }
 "#,
@@ -163,17 +165,15 @@ return { main = function()
     return "ok"
 end }
 "#,
-        &[
-            (
-                "t:middle",
-                r#"
+        &[(
+            "t:middle",
+            r#"
 return { main = function()
     assert(process.spawn_linked("t:fail", HOST, "leaf failure"))
     channel.new():receive()
 end }
 "#,
-            ),
-        ],
+        )],
     );
 }
 
@@ -238,7 +238,7 @@ return { main = function()
     local child = process.spawn_linked_monitored("t:quick", HOST, "fine")
     local ev = event(process.event.EXIT)
     eq(ev.from, child, "exit from")
-    quiet(process.events(), 50)
+    no_event(50)
     return "ok"
 end }
 "#,
@@ -303,9 +303,7 @@ return { main = function()
     -- cancel is a request: a target that ignores it keeps running
     local stubborn = process.spawn_monitored("t:forever", HOST)
     process.cancel(stubborn, "please")
-    quiet(process.events(), 50)
-    process.terminate(stubborn)
-    event(process.event.EXIT)
+    no_event(50)
     local ok, err = process.cancel("no-such-name", "x")
     eq(ok, nil, "cancel unknown"); eq(err.kind, errors.NOT_FOUND, "cancel unknown kind")
     return "ok"
@@ -338,23 +336,25 @@ return { main = function()
     eq(process.unmonitor(a), true, "unmonitor")
     process.send(a, "go", 1)
     -- link, then unlink: no LINK_DOWN
-    local b = process.spawn("t:forever", HOST)
+    local b = process.spawn_monitored("t:fail_on_msg", HOST)
     eq(process.link(b), true, "link")
     eq(process.unlink(b), true, "unlink")
-    process.terminate(b)
-    quiet(process.events(), 50)
+    process.send(b, "fail", "b fails after unlink")
+    local ev = event(process.event.EXIT)
+    eq(ev.from, b, "exit from b"); has(ev.result.error, "b fails after unlink", "b error")
+    no_event(50)
     -- monitor after spawn works
     local c = process.spawn("t:wait", HOST)
     process.monitor(c)
     process.send(c, "go", "c value")
-    local ev = event(process.event.EXIT)
+    ev = event(process.event.EXIT)
     eq(ev.from, c, "exit from c"); eq(ev.result.value, "c value", "c value")
     -- link after spawn carries failures
-    local d = process.spawn("t:forever", HOST)
+    local d = process.spawn("t:fail_on_msg", HOST)
     process.link(d)
-    process.terminate(d)
+    process.send(d, "fail", "d fails while linked")
     ev = event(process.event.LINK_DOWN)
-    eq(ev.from, d, "link down from d")
+    eq(ev.from, d, "link down from d"); has(ev.result.error, "d fails while linked", "d error")
     -- errors
     local ok, err = process.monitor("no-such-name")
     eq(ok, nil, "monitor unknown"); eq(err.kind, errors.NOT_FOUND, "monitor unknown kind")
@@ -426,4 +426,54 @@ return { main = function()
 end }
 "#,
     );
+}
+
+/// Watcher and target on different workers (placed from Rust): monitor, link
+/// and cancel all travel between workers.
+#[test]
+fn monitors_links_and_cancel_across_workers() {
+    let h = start(
+        2,
+        &[
+            (
+                "t:watcher",
+                r#"
+return { main = function()
+    process.set_options({ trap_links = true })
+    local target = msg(10000):payload():data()
+    local canceller = msg(10000):payload():data()
+    eq(process.monitor(target), true, "monitor"); eq(process.link(target), true, "link")
+    eq(process.monitor(canceller), true, "monitor canceller")
+    eq(process.cancel(canceller, "from the other worker"), true, "cancel")
+    local ev = event(process.event.EXIT)
+    eq(ev.from, canceller, "canceller exit"); eq(ev.result.value, "from the other worker", "reason seen by the target")
+    process.send(target, "fail", "cross-worker failure")
+    local down = event(process.event.LINK_DOWN)
+    eq(down.from, target, "link down from"); has(down.result.error, "cross-worker failure", "link down error")
+    local exit = event(process.event.EXIT)
+    eq(exit.from, target, "exit from"); has(exit.result.error, "cross-worker failure", "exit error")
+    return "ok"
+end }
+"#,
+            ),
+            (
+                "t:fail_on_msg",
+                "return { main = function() local m = process.inbox():receive(); error(m:payload():data()) end }",
+            ),
+            (
+                "t:cancellable",
+                "return { main = function() local ev = process.events():receive(); return ev.reason end }",
+            ),
+        ],
+    );
+    let (watcher, rx) = h.node().spawn_watched("t:watcher", HOST, vec![]).unwrap();
+    wait_for("watcher to start", RESULT_TIMEOUT, || h.node().live() == 1);
+    let target = h.node().spawn("t:fail_on_msg", HOST, vec![]).unwrap();
+    wait_for("target to start", RESULT_TIMEOUT, || h.node().live() == 2);
+    let canceller = h.node().spawn("t:cancellable", HOST, vec![]).unwrap();
+    assert_ne!(pid_counter(&watcher) % 2, pid_counter(&target) % 2, "watcher and target on the same worker");
+    h.node().send(&watcher, "target", s(&target)).unwrap();
+    h.node().send(&watcher, "canceller", s(&canceller)).unwrap();
+    let r = rx.recv_timeout(RESULT_TIMEOUT).expect("watcher hung");
+    assert_eq!(r.as_ref().ok().and_then(|v| v.as_str()), Some("ok"), "{}", show(&r));
 }

@@ -1,6 +1,7 @@
 //! `process.registry` on a single node: LOCAL names, and the cluster scopes
 //! being unavailable.
 
+#[path = "common/harness.rs"]
 mod common;
 
 use common::*;
@@ -78,15 +79,14 @@ return { main = function()
         time.sleep(5)
     end
     eq(R.register("short-lived"), true, "the name can be taken again")
-    -- a terminated owner releases it too
-    local victim = process.spawn("t:forever", HOST)
+    -- an owner that fails releases it too
+    local victim = process.spawn_monitored("t:fail_on_msg", HOST)
     eq(R.register("victim", victim), true, "register victim")
-    process.monitor(victim)
-    process.terminate("victim")
+    process.send("victim", "fail", "victim fails")
     event(process.event.EXIT)
     deadline = time.monotonic() + 2000
     while R.lookup("victim") ~= nil do
-        assert(time.monotonic() < deadline, "name of a terminated process still registered")
+        assert(time.monotonic() < deadline, "name of a failed process still registered")
         time.sleep(5)
     end
     return "ok"
@@ -118,7 +118,7 @@ return { main = function()
     local m = msg()
     eq(m:payload():data(), "by name", "reply"); eq(m:from(), echo, "reply from the named pid")
     eq(process.cancel("echo", "bye"), true, "cancel by name")
-    eq(process.terminate("echo"), true, "terminate by name")
+    eq(process.send("echo", "stop"), true, "stop by name")
     local ev = event(process.event.EXIT)
     eq(ev.from, echo, "exit from")
     local ok, err = process.send("echo", "ping", 1)
@@ -169,27 +169,67 @@ return { main = function(name)
 end }
 "#,
     ));
+    defs.push((
+        "t:caller",
+        r#"
+return { main = function(...)
+    for _, name in ipairs({ ... }) do
+        local pid, err = process.registry.lookup(name)
+        assert(pid, tostring(err))
+        eq(process.send(name, "hello", "hello " .. name), true, "send to " .. name)
+    end
+    return "ok"
+end }
+"#,
+    ));
     let h = start(2, &defs);
     let mut procs = Vec::new();
     for i in 0..4 {
         let name = format!("reg-{i}");
-        procs.push((name.clone(), h.node.spawn_watched("t:registrar", HOST, vec![s(&name)]).unwrap()));
-        wait_for("name registration", RESULT_TIMEOUT, || h.node.lookup(&name).is_some());
+        procs.push((name.clone(), h.node().spawn_watched("t:registrar", HOST, vec![s(&name)]).unwrap()));
+        wait_for("name registration", RESULT_TIMEOUT, || h.node().lookup(&name).is_some());
     }
     let workers: std::collections::HashSet<u64> = procs.iter().map(|(_, (p, _))| pid_counter(p) % 2).collect();
     assert_eq!(workers.len(), 2, "registrars should be on both workers");
     for (name, (pid, _)) in &procs {
-        assert_eq!(h.node.lookup(name).as_deref(), Some(pid.as_str()), "Node::lookup({name})");
+        assert_eq!(h.node().lookup(name).as_deref(), Some(pid.as_str()), "Node::lookup({name})");
     }
-    // Every registrar is reached by name from Rust...
-    for (name, _) in &procs {
-        h.node.send(name, "hello", s(&format!("rust to {name}"))).unwrap();
+    // Two registrars are reached by name from Rust, two from a Lua process
+    // (which sits on one of the workers, so one of its sends crosses).
+    for (name, _) in &procs[..2] {
+        h.node().send(name, "hello", s(&format!("hello {name}"))).unwrap();
     }
+    let (_, caller) = h.node().spawn_watched("t:caller", HOST, vec![s("reg-2"), s("reg-3")]).unwrap();
+    let r = caller.recv_timeout(RESULT_TIMEOUT).expect("caller hung");
+    assert_eq!(r.as_ref().ok().and_then(|v| v.as_str()), Some("ok"), "{}", show(&r));
     for (name, (pid, rx)) in procs {
         let r = rx.recv_timeout(RESULT_TIMEOUT).unwrap_or_else(|_| panic!("{name} ({pid}) hung"));
-        assert_eq!(r.as_ref().ok().and_then(|v| v.as_str()), Some(format!("rust to {name}").as_str()), "{}", show(&r));
-        wait_for("name release", RESULT_TIMEOUT, || h.node.lookup(&name).is_none());
+        assert_eq!(r.as_ref().ok().and_then(|v| v.as_str()), Some(format!("hello {name}").as_str()), "{}", show(&r));
+        wait_for("name release", RESULT_TIMEOUT, || h.node().lookup(&name).is_none());
     }
-    let err = h.node.send("reg-0", "hello", s("x")).unwrap_err();
+    let err = h.node().send("reg-0", "hello", s("x")).unwrap_err();
     assert_eq!(err.kind, "NOT_FOUND");
+}
+
+#[test]
+fn terminate_by_name_releases_the_name() {
+    lua_ok(
+        1,
+        r#"
+return { main = function()
+    local R = process.registry
+    local victim = process.spawn_monitored("t:forever", HOST)
+    eq(R.register("victim", victim), true, "register victim")
+    eq(process.terminate("victim"), true, "terminate by name")
+    local ev = event(process.event.EXIT)
+    eq(ev.from, victim, "exit from"); has(ev.result.error, "terminated", "error")
+    local deadline = time.monotonic() + 2000
+    while R.lookup("victim") ~= nil do
+        assert(time.monotonic() < deadline, "name of a terminated process still registered")
+        time.sleep(5)
+    end
+    return "ok"
+end }
+"#,
+    );
 }

@@ -28,7 +28,11 @@ pub(crate) fn module(lua: &Lua, err_mt: &Table) -> mlua::Result<Table> {
     let emt = err_mt.clone();
     t.set(
         "decode",
-        lua.create_function(move |lua, s: mlua::LuaString| {
+        lua.create_function(move |lua, s: mlua::Value| {
+            let mlua::Value::String(s) = s else {
+                let msg = format!("json.decode: expected a string, got {}", s.type_name());
+                return Ok((mlua::Value::Nil, crate::error_value(lua, &emt, "INVALID", &msg)?));
+            };
             match serde_json::from_slice::<serde_json::Value>(&s.as_bytes()) {
                 Ok(j) => Ok((from_json(&j).to_lua(lua, &emt)?, mlua::Value::Nil)),
                 Err(e) => {
@@ -51,15 +55,14 @@ fn to_json(v: &Value) -> Result<serde_json::Value, String> {
         Value::Str(b) => serde_json::Value::String(String::from_utf8_lossy(b).into_owned()),
         Value::Array(items) => serde_json::Value::Array(items.iter().map(to_json).collect::<Result<_, _>>()?),
         Value::Map(pairs) => {
+            // An object needs string keys only: a table mixing array items
+            // and names, or a sparse array, has no faithful JSON form.
             let mut m = Map::new();
             for (k, v) in pairs {
-                let key = match k {
-                    Value::Str(b) => String::from_utf8_lossy(b).into_owned(),
-                    Value::Int(i) => i.to_string(),
-                    Value::Float(f) => f.to_string(),
-                    other => return Err(format!("cannot encode a table key of kind {other:?}")),
+                let Value::Str(b) = k else {
+                    return Err("cannot encode a table that mixes array items and keys, or a sparse array".into());
                 };
-                m.insert(key, to_json(v)?);
+                m.insert(String::from_utf8_lossy(b).into_owned(), to_json(v)?);
             }
             serde_json::Value::Object(m)
         }
@@ -111,5 +114,9 @@ mod tests {
         assert!(msg.starts_with("json.decode:"), "{msg}");
         let msg: String = lua.load("local v, e = json.encode({f = print}) return e.message").eval().unwrap();
         assert!(msg.contains("function"), "{msg}");
+        let msg: String = lua.load("local v, e = json.encode({1, 2, x = 3}) return e.message").eval().unwrap();
+        assert!(msg.contains("mixes"), "{msg}");
+        let msg: String = lua.load("local v, e = json.decode({}) return e.message").eval().unwrap();
+        assert!(msg.contains("expected a string"), "{msg}");
     }
 }

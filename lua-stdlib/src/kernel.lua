@@ -563,7 +563,7 @@ local send_slow
 -- fast path skips two C calls. Bounded: cleared when it grows large.
 local TOPIC_OK, topic_count = {}, 0
 local function check_topic(topic)
-  if type(topic) ~= "string" or sbyte(topic, 1) == 64 then return false end
+  if type(topic) ~= "string" or topic == "" or sbyte(topic, 1) == 64 then return false end
   if topic_count >= 4096 then
     TOPIC_OK, topic_count = {}, 0
   end
@@ -618,6 +618,7 @@ send_slow = function(dest, topic, ...)
   if type(topic) ~= "string" then
     return invalid("send requires at least destination and topic arguments")
   end
+  if topic == "" then return invalid("topic cannot be empty") end
   if sfind(topic, "@", 1, true) == 1 then return invalid("cannot send to @ topics") end
   local me = current()
   local n = select("#", ...)
@@ -778,7 +779,7 @@ local parse_ms = H.duration_ms
 
 local function after(d)
   local ms, err = parse_ms(d)
-  if ms == nil then error(err, 3) end
+  if ms == nil then return nil, new_error("INVALID", err) end
   local ch = new_channel(1)
   next_timer = next_timer + 1
   TIMERS[next_timer] = ch
@@ -801,7 +802,14 @@ TIME.__eq = function(a, b) return a.ns == b.ns end
 local time = {
   after = function(d) return after(d) end,
   sleep = function(d)
-    after(d):receive()
+    local ms, err = parse_ms(d)
+    if ms == nil then return nil, new_error("INVALID", err) end
+    local ch = new_channel(1)
+    next_timer = next_timer + 1
+    TIMERS[next_timer] = ch
+    H.timer(next_timer, ms)
+    ch:receive()
+    return true
   end,
   now = function() return setmetatable({ ns = H.wall_ns() }, TIME) end,
   monotonic = function() return now_ms() end,

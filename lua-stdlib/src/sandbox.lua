@@ -7,8 +7,12 @@ local K, extra = ...
 
 local setmetatable, rawget, error, next, type = setmetatable, rawget, error, next, type
 
+local FROZEN = setmetatable({}, { __mode = "k" })
+
 local function frozen(name, real)
-  return setmetatable({}, {
+  local proxy = {}
+  FROZEN[proxy] = name
+  return setmetatable(proxy, {
     __index = real,
     __newindex = function() error(name .. " is read-only", 2) end,
     __pairs = function() return next, real, nil end,
@@ -50,11 +54,19 @@ local function print_(...)
   write(concat(parts, "\t"))
 end
 
+-- rawset would write into a shared proxy and so reach every process.
+local raw_set = rawset
+local function rawset_(t, k, v)
+  local name = FROZEN[t]
+  if name ~= nil then error(name .. " is read-only", 2) end
+  return raw_set(t, k, v)
+end
+
 local std = {
   assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
   pcall = pcall, xpcall = xpcall, select = select, tonumber = tonumber,
   tostring = tostring, type = type, rawequal = rawequal, rawget = rawget,
-  rawset = rawset, rawlen = rawlen, setmetatable = setmetatable,
+  rawset = rawset_, rawlen = rawlen, setmetatable = setmetatable,
   getmetatable = getmetatable, unpack = table.unpack, _VERSION = _VERSION,
   print = print_,
   require = require_,

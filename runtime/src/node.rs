@@ -198,6 +198,9 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
+        if let Some(s) = self.supervisor.take() {
+            s.stop(Duration::ZERO);
+        }
         if !self.workers.is_empty() {
             self.shared.stopping.store(true, Ordering::SeqCst);
             for w in &self.shared.workers {

@@ -13,12 +13,12 @@ use super::{App, Definition, RestartPolicy, Service};
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// A file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: String,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (part of the message, not a separate cause).
+        error: std::io::Error,
     },
     /// An `_index.yaml` is malformed.
     #[error("{path}:{line}:{column}: {message}")]
@@ -98,7 +98,7 @@ pub fn load_dir(dir: &Path) -> Result<App, AppError> {
 }
 
 fn find_indexes(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), AppError> {
-    let rd = std::fs::read_dir(dir).map_err(|e| AppError::Io { path: dir.display().to_string(), source: e })?;
+    let rd = std::fs::read_dir(dir).map_err(|e| AppError::Io { path: dir.display().to_string(), error: e })?;
     for entry in rd.flatten() {
         let p = entry.path();
         if p.is_dir() {
@@ -111,7 +111,7 @@ fn find_indexes(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), AppError> {
 }
 
 fn read(path: &Path) -> Result<String, AppError> {
-    std::fs::read_to_string(path).map_err(|e| AppError::Io { path: path.display().to_string(), source: e })
+    std::fs::read_to_string(path).map_err(|e| AppError::Io { path: path.display().to_string(), error: e })
 }
 
 fn load_index(file: &Path, app: &mut App, origins: &mut Vec<(String, String)>) -> Result<(), AppError> {

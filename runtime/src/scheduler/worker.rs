@@ -203,6 +203,7 @@ impl Core {
         // anchored by the kernel's PROCS table until `finalize`.
         let status = unsafe {
             let l = self.main_state;
+            ffi::lua_checkstack(l, 3);
             ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, ffi::lua_Integer::from(self.cur_ref.get()));
             ffi::lua_pushinteger(l, ffi::lua_Integer::from(slot));
             ffi::lua_rawseti(l, -2, 1);
@@ -328,6 +329,7 @@ impl Core {
         // SAFETY: balanced push/pop on the worker's own main stack between resumes.
         unsafe {
             let l = self.main_state;
+            ffi::lua_checkstack(l, 3);
             for r in [self.procs_ref.get(), self.cos_ref.get()] {
                 ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, ffi::lua_Integer::from(r));
                 ffi::lua_pushnil(l);
@@ -405,8 +407,9 @@ impl Core {
                 Ok(())
             }
             Envelope::Kill { to, reason } => {
-                if let Some(slot) = self.procs.borrow().slot_of(to) {
-                    self.kill_later(slot, reason);
+                let slot = self.procs.borrow().slot_of(to);
+                if let Some(slot) = slot {
+                    self.kill(slot, reason);
                 }
                 Ok(())
             }
@@ -422,12 +425,6 @@ impl Core {
         if let Err(e) = res {
             tracing::warn!(worker = self.idx, error = %e, "could not deliver to a process");
         }
-    }
-
-    fn kill_later(&self, slot: u32, reason: String) {
-        // The target may be the process whose slice is running right now
-        // (it cannot be: dispatch runs between slices), so kill directly.
-        self.kill(slot, reason);
     }
 
     fn start_order(&self, o: SpawnOrder) -> mlua::Result<()> {

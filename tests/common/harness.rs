@@ -144,9 +144,14 @@ pub fn run_cmd(mut cmd: Command, timeout: Duration) -> Output {
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    let output = Output { code: status.and_then(|s| s.code()), stdout: out.join().unwrap(), stderr: err.join().unwrap() };
+    let output =
+        Output { code: status.and_then(|s| s.code()), stdout: out.join().unwrap(), stderr: err.join().unwrap() };
     if status.is_none() {
-        panic!("wippy {:?} did not finish within {timeout:?}; killed\n{}", cmd.get_args().collect::<Vec<_>>(), output.describe());
+        panic!(
+            "wippy {:?} did not finish within {timeout:?}; killed\n{}",
+            cmd.get_args().collect::<Vec<_>>(),
+            output.describe()
+        );
     }
     output
 }
@@ -159,19 +164,22 @@ fn collect(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String>
     })
 }
 
-/// `wippy run tests/lua/<name> [extra...]` with a 30 s deadline.
+/// `wippy run tests/lua/<name> [extra...]` with a 20 s deadline.
 pub fn script(name: &str, extra: &[&str]) -> Output {
     let path = lua_fixture(name);
     let mut args = vec!["run", path.to_str().unwrap()];
     args.extend_from_slice(extra);
-    run(&args, Duration::from_secs(30))
+    run(&args, Duration::from_secs(20))
 }
+
+/// Stdout lines with their arrival times, and a condvar signalled per line.
+type Lines = (Mutex<Vec<(Instant, String)>>, Condvar);
 
 /// A `wippy` child that keeps running: stdout is read line by line, with the
 /// time each line arrived, so a test can wait for a line and then signal it.
 pub struct Running {
     child: Option<Child>,
-    lines: Arc<(Mutex<Vec<(Instant, String)>>, Condvar)>,
+    lines: Arc<Lines>,
     stdout_done: Option<std::thread::JoinHandle<()>>,
     stderr: Option<std::thread::JoinHandle<String>>,
     /// When the child was started.
@@ -188,7 +196,7 @@ impl Running {
     pub fn start_cmd(mut cmd: Command) -> Running {
         let started = Instant::now();
         let mut child = cmd.spawn().expect("spawn wippy");
-        let lines: Arc<(Mutex<Vec<(Instant, String)>>, Condvar)> = Arc::default();
+        let lines: Arc<Lines> = Arc::default();
         let l2 = lines.clone();
         let stdout = child.stdout.take().unwrap();
         let stdout_done = std::thread::spawn(move || {
@@ -309,20 +317,31 @@ pub const HOST: &str = "test:host";
 /// How long a watched process may take before the test fails.
 pub const RESULT_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A node running in the test process.
+/// A node running in the test process; stopped with `Node::shutdown` when
+/// the harness is dropped.
 pub struct Harness {
-    /// The node (dropped, and so stopped, with the harness).
-    pub node: Node,
+    node: Option<Node>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let Some(node) = self.node.take() else { return };
+        // Shut down on another thread so that a hanging shutdown (a runtime
+        // bug, see `t50_robustness::node_shutdown_never_hangs`) cannot hang
+        // the test binary; such a node is leaked with a warning.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(node.shutdown());
+        });
+        if rx.recv_timeout(Duration::from_secs(10)).is_err() {
+            eprintln!("warning: Node::shutdown did not return within 10 s; leaking the node");
+        }
+    }
 }
 
 /// Node options for tests: `workers` threads, a short shutdown.
 pub fn options(workers: usize) -> NodeOptions {
-    NodeOptions {
-        node_id: "t".into(),
-        workers,
-        shutdown_timeout: Duration::from_secs(2),
-        ..NodeOptions::default()
-    }
+    NodeOptions { node_id: "t".into(), workers, shutdown_timeout: Duration::from_secs(2), ..NodeOptions::default() }
 }
 
 /// Starts a node with `defs` (id, Lua source returning `{ main = fn }`; the
@@ -335,13 +354,29 @@ pub fn start(workers: usize, defs: &[(&str, &str)]) -> Harness {
 pub fn start_with(opts: NodeOptions, defs: &[(&str, &str)]) -> Harness {
     let defs = defs.iter().map(|(id, src)| Definition::new(id, &lua(src), "main")).collect();
     let node = Node::start(opts, App::with_host(HOST, defs)).expect("node starts");
-    Harness { node }
+    Harness { node: Some(node) }
 }
 
 impl Harness {
+    /// The node.
+    pub fn node(&self) -> &Node {
+        self.node.as_ref().expect("node")
+    }
+
+    /// Stops the node and returns its exit code; panics when that takes
+    /// longer than `timeout`.
+    pub fn shutdown(mut self, timeout: Duration) -> i32 {
+        let node = self.node.take().expect("node");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(node.shutdown());
+        });
+        rx.recv_timeout(timeout).unwrap_or_else(|_| panic!("Node::shutdown did not return within {timeout:?}"))
+    }
+
     /// Spawns `id` with `args` and waits for its result.
     pub fn run(&self, id: &str, args: Vec<Value>) -> Result<Value, String> {
-        let (pid, rx) = self.node.spawn_watched(id, HOST, args).expect("spawn_watched");
+        let (pid, rx) = self.node().spawn_watched(id, HOST, args).expect("spawn_watched");
         match rx.recv_timeout(RESULT_TIMEOUT) {
             Ok(r) => r,
             Err(e) => panic!("process {id} ({pid}) gave no result within {RESULT_TIMEOUT:?}: {e}"),
@@ -372,7 +407,8 @@ impl Harness {
 /// - `t:fail(text)`: raises `text` (default "boom");
 /// - `t:wait`: waits for one inbox message, returns its payload;
 /// - `t:sleeper(to, ms)`: sleeps `ms`, then sends `ms` to `to` (topic "woke");
-/// - `t:forever`: waits forever (only dies when killed).
+/// - `t:forever`: waits forever (only dies when killed);
+/// - `t:fail_on_msg`: waits for one message, then raises its payload.
 pub const STD_DEFS: &[(&str, &str)] = &[
     (
         "t:echo",
@@ -394,6 +430,10 @@ end }
     ("t:wait", "return { main = function() return process.inbox():receive():payload():data() end }"),
     ("t:sleeper", "return { main = function(to, ms) time.sleep(ms); process.send(to, 'woke', ms) end }"),
     ("t:forever", "return { main = function() channel.new():receive() end }"),
+    (
+        "t:fail_on_msg",
+        "return { main = function() local m = process.inbox():receive(); error(m:payload():data() or 'failed on request') end }",
+    ),
 ];
 
 /// Runs one Lua test body on a fresh node: `body` is the source of a file
@@ -452,7 +492,8 @@ pub fn to_json(v: &Value) -> serde_json::Value {
 
 /// The counter of a PID string `{node@host|0x0002a}`.
 pub fn pid_counter(pid: &str) -> u64 {
-    let hex = pid.rsplit_once("|0x").map(|(_, h)| h.trim_end_matches('}')).unwrap_or_else(|| panic!("not a pid: {pid}"));
+    let hex =
+        pid.rsplit_once("|0x").map(|(_, h)| h.trim_end_matches('}')).unwrap_or_else(|| panic!("not a pid: {pid}"));
     u64::from_str_radix(hex, 16).unwrap_or_else(|_| panic!("not a pid: {pid}"))
 }
 
@@ -475,7 +516,9 @@ pub fn p(path: &Path) -> &str {
 /// - `eq(got, want, what)`, `has(text, part, what)`: assertions;
 /// - `recv(ch [, ms])`: receive with a deadline (error on timeout);
 /// - `quiet(ch, ms)`: asserts nothing arrives within `ms`;
-/// - `event(kind [, ms])`: the next lifecycle event of that kind;
+/// - `event(kind [, ms])`: the next lifecycle event of that kind (events of
+///   other kinds received meanwhile are kept for later `event` calls);
+/// - `no_event(ms)`: asserts no lifecycle event is pending or arrives in `ms`;
 /// - `msg([ms])`: the next inbox message;
 /// - `HOST`: the harness host id.
 pub const PRELUDE: &str = concat!(
@@ -484,7 +527,9 @@ pub const PRELUDE: &str = concat!(
     "local function has(s, part, what) if type(s) ~= 'string' or not string.find(s, part, 1, true) then error((what or 'text') .. ': expected to contain ' .. tostring(part) .. ', got ' .. tostring(s), 2) end end; ",
     "local function recv(ch, ms) local t = time.after(ms or 5000); local r = channel.select{ ch:case_receive(), t:case_receive() }; if r.channel == t then error('timed out after ' .. tostring(ms or 5000) .. ' ms waiting on a channel', 2) end; return r.value, r.ok end; ",
     "local function quiet(ch, ms) local t = time.after(ms); local r = channel.select{ ch:case_receive(), t:case_receive() }; if r.channel ~= t then local v = r.value; if type(v) == 'table' and v.kind then v = v.kind .. ' from ' .. tostring(v.from) end; error('expected nothing, got ' .. tostring(v), 2) end end; ",
-    "local function event(kind, ms) local evs = process.events(); local deadline = time.monotonic() + (ms or 5000); while true do local left = deadline - time.monotonic(); if left <= 0 then error('timed out waiting for event ' .. kind, 2) end; local ev = recv(evs, left); if ev.kind == kind then return ev end end end; ",
+    "local PENDING = {}; ",
+    "local function event(kind, ms) for i, ev in ipairs(PENDING) do if ev.kind == kind then table.remove(PENDING, i); return ev end end; local evs = process.events(); local deadline = time.monotonic() + (ms or 5000); while true do local left = deadline - time.monotonic(); if left <= 0 then error('timed out waiting for event ' .. kind, 2) end; local ev = recv(evs, left); if ev.kind == kind then return ev end; PENDING[#PENDING + 1] = ev end end; ",
+    "local function no_event(ms) if PENDING[1] then error('unexpected event ' .. PENDING[1].kind .. ' from ' .. tostring(PENDING[1].from), 2) end; quiet(process.events(), ms) end; ",
     "local function msg(ms) return recv(process.inbox(), ms) end; ",
 );
 

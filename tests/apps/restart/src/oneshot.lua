@@ -1,0 +1,6 @@
+local function main()
+    print("oneshot ran")
+    return "finished"
+end
+
+return { main = main }

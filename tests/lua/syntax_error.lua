@@ -1,0 +1,3 @@
+-- line 1
+print("line 2")
+local x = = 3
