@@ -14,7 +14,7 @@ use std::rc::Rc;
 use mlua::{Function, Lua, ffi};
 use wippy_lua_stdlib::Value;
 
-use super::worker::Core;
+use super::core::Core;
 
 thread_local! {
     /// The Core of the worker running on this thread.

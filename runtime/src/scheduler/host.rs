@@ -5,9 +5,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use wippy_lua_stdlib::{Host, HostError, HostResult, Level, SendOutcome, SpawnFlags, Value};
 
+use super::core::Core;
 use super::envelope::{Envelope, EventKind, SpawnOrder};
 use super::preempt;
-use super::worker::Core;
 use crate::pid::Pid;
 
 /// The [`Host`] of one worker.

@@ -1,0 +1,183 @@
+//! Envelopes from other workers (and same-worker signals): messages,
+//! spawns, lifecycle events, watch requests, kills.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use mlua::Lua;
+
+use super::core::Core;
+use super::envelope::{Envelope, EventKind, ExitResult, SpawnOrder};
+use super::procs::Proc;
+
+impl Core {
+    /// Handles one envelope addressed to this worker.
+    pub(super) fn dispatch(&self, env: Envelope) {
+        let k = self.kernel();
+        let res = match env {
+            Envelope::Message { to_pid, from, topic, payload, .. } => {
+                payload.to_lua(&self.lua, &k.err_mt).and_then(|v| k.deliver.call::<()>((to_pid, topic, from, v)))
+            }
+            Envelope::Spawn(order) => self.start_order(*order),
+            Envelope::Event { to, kind, from, result, reason } => self.event(to, kind, from, result, reason),
+            Envelope::Watch { to, to_pid, from, link, on } => {
+                self.watch(to, to_pid, from, link, on);
+                Ok(())
+            }
+            Envelope::Kill { to, reason } => {
+                let slot = self.procs.borrow().slot_of(to);
+                if let Some(slot) = slot {
+                    self.kill(slot, reason);
+                }
+                Ok(())
+            }
+            Envelope::CheckName { to, to_pid, name } => {
+                let slot = self.procs.borrow().slot_of(to);
+                match slot.and_then(|s| self.procs.borrow_mut().get_mut(s).map(|p| p.has_names = true)) {
+                    Some(()) => {}
+                    None => self.shared.registry.unregister_if(&name, &to_pid),
+                }
+                Ok(())
+            }
+        };
+        if let Err(e) = res {
+            tracing::warn!(worker = self.idx, error = %e, "could not deliver to a process");
+        }
+    }
+
+    pub(super) fn start_order(&self, o: SpawnOrder) -> mlua::Result<()> {
+        let k = self.kernel();
+        let slot = self.procs.borrow().next_slot();
+        let args = self.lua.create_table_with_capacity(o.args.len(), 1)?;
+        for (i, a) in o.args.iter().enumerate() {
+            args.raw_set(i + 1, a.to_lua(&self.lua, &k.err_mt)?)?;
+        }
+        args.raw_set("n", o.args.len())?;
+        let (co, err): (Option<mlua::Thread>, Option<String>) =
+            k.spawn_order.call((slot, o.pid.as_str(), o.def.as_str(), args))?;
+        let Some(co) = co else {
+            let msg = err.unwrap_or_else(|| "could not start process".into());
+            tracing::error!(pid = %o.pid, def = %o.def, error = %msg, "spawn failed");
+            if o.system_watch
+                && let Some((_, cb)) = self.shared.watches.remove(&o.counter)
+            {
+                cb(Err(msg));
+            }
+            return Ok(());
+        };
+        let mut p = Proc::new(co.state(), o.counter, o.pid);
+        p.system_watch = o.system_watch;
+        if !o.parent.is_empty() {
+            if o.flags & 0b101 != 0 {
+                p.rel_mut().watchers.insert(o.parent.clone());
+            }
+            if o.flags & 0b010 != 0 {
+                p.rel_mut().links.insert(o.parent);
+            }
+        }
+        self.shared.workers[self.idx].live.fetch_add(1, Ordering::Relaxed);
+        let slot = self.procs.borrow_mut().insert(p);
+        self.wake(slot);
+        Ok(())
+    }
+
+    pub(super) fn event(
+        &self,
+        to: u64,
+        kind: EventKind,
+        from: String,
+        result: ExitResult,
+        reason: String,
+    ) -> mlua::Result<()> {
+        let Some(slot) = self.procs.borrow().slot_of(to) else { return Ok(()) };
+        let k = self.kernel();
+        match kind {
+            EventKind::Exit => {
+                if let Some(rel) = self.procs.borrow_mut().get_mut(slot).and_then(|p| p.rel.as_mut()) {
+                    rel.watching.remove(&from);
+                }
+                let (value, err) = split(&self.lua, &k.err_mt, result)?;
+                k.event.call::<()>((slot, "pid.exit", from, value, err))
+            }
+            EventKind::LinkExit => {
+                let trap = {
+                    let mut procs = self.procs.borrow_mut();
+                    let Some(p) = procs.get_mut(slot) else { return Ok(()) };
+                    let linked = p.rel.as_mut().is_some_and(|r| r.links.remove(&from));
+                    if !linked {
+                        return Ok(());
+                    }
+                    p.trap_links
+                };
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(e) if trap => k.event.call::<()>((slot, "pid.link.down", from, mlua::Value::Nil, e)),
+                    Err(_) => {
+                        self.kill(slot, "linked process failed".to_string());
+                        Ok(())
+                    }
+                }
+            }
+            EventKind::Cancel => {
+                k.event.call::<()>((slot, "pid.cancel", from, mlua::Value::Nil, mlua::Value::Nil, reason))
+            }
+        }
+    }
+
+    pub(super) fn watch(&self, to: u64, to_pid: String, from: String, link: bool, on: bool) {
+        let slot = self.procs.borrow().slot_of(to);
+        match slot {
+            Some(slot) => {
+                let mut procs = self.procs.borrow_mut();
+                let Some(p) = procs.get_mut(slot) else { return };
+                let rel = p.rel_mut();
+                let list = if link { &mut rel.links } else { &mut rel.watchers };
+                if on {
+                    list.insert(from);
+                } else {
+                    list.remove(&from);
+                }
+            }
+            None if on => {
+                let kind = if link { EventKind::LinkExit } else { EventKind::Exit };
+                self.signal(&from, kind, &to_pid, Err("no such process".to_string()));
+            }
+            None => {}
+        }
+    }
+
+    /// Drains same-worker signals and the cross-worker inbox.
+    pub(super) fn take_mail(&self, scratch: &mut Vec<Envelope>) {
+        self.shared.workers[self.idx].mailroom.take(scratch);
+        for env in scratch.drain(..) {
+            self.dispatch(env);
+        }
+        self.drain_local();
+    }
+
+    pub(super) fn drain_local(&self) {
+        loop {
+            let next = self.local.borrow_mut().pop_front();
+            match next {
+                Some(env) => self.dispatch(env),
+                None => break,
+            }
+        }
+    }
+
+    pub(super) fn fire_timers(&self, now: Instant, scratch: &mut Vec<u64>) {
+        self.timers.borrow_mut().due(now, scratch);
+        for id in scratch.drain(..) {
+            if let Err(e) = self.kernel().timer.call::<()>(id) {
+                tracing::warn!(error = %e, "timer delivery failed");
+            }
+        }
+    }
+}
+
+fn split(lua: &Lua, err_mt: &mlua::Table, r: ExitResult) -> mlua::Result<(mlua::Value, mlua::Value)> {
+    Ok(match r {
+        Ok(v) => (v.to_lua(lua, err_mt)?, mlua::Value::Nil),
+        Err(e) => (mlua::Value::Nil, mlua::Value::String(lua.create_string(e)?)),
+    })
+}
