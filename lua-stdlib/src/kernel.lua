@@ -870,10 +870,10 @@ K.deliver = function(pid, topic, from, data)
 end
 
 -- A lifecycle event (EXIT, LINK_DOWN, CANCEL) for the process in `slot`.
-K.event = function(slot, kind, from, value, err, reason)
+K.event = function(slot, kind, from, value, err, reason, at)
   local rec = PROCS[slot]
   if rec == nil or rec.dead then return end
-  local ev = { kind = kind, from = from, at = H.wall_ns() // 1000000 }
+  local ev = { kind = kind, from = from, at = at }
   if kind == "pid.cancel" then
     ev.reason = reason
   else

@@ -51,7 +51,7 @@ pub struct Kernel {
     pub reap: Function,
     /// `deliver(pid, topic, from, data)`.
     pub deliver: Function,
-    /// `event(slot, kind, from, value, err, reason)`.
+    /// `event(slot, kind, from, value, err, reason, at_ms)`.
     pub event: Function,
     /// `timer(id)`.
     pub timer: Function,

@@ -14,6 +14,7 @@
 //!   hook set from the watchdog thread (`scheduler/preempt.rs`).
 
 pub mod app;
+mod fxhash;
 pub mod naming;
 pub mod node;
 pub mod pid;

@@ -60,6 +60,20 @@ impl Pid {
     }
 }
 
+/// Formats a PID string without building a [`Pid`] (the spawn path).
+pub fn format_pid(node: &str, host: &str, counter: u64) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(node.len() + host.len() + 12);
+    s.push('{');
+    if !node.is_empty() {
+        s.push_str(node);
+        s.push('@');
+    }
+    s.push_str(host);
+    let _ = write!(s, "|0x{counter:05x}}}");
+    s
+}
+
 impl fmt::Display for Pid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("{")?;
@@ -82,6 +96,8 @@ mod tests {
         let big = Pid::new("n1", "app:p", 0x123456);
         assert_eq!(big.to_string(), "{n1@app:p|0x123456}");
         assert_eq!(Pid::parse("{app:p|0x00002}"), Ok(Pid::new("", "app:p", 2)));
+        assert_eq!(format_pid("n1", "app:p", 0x2a), Pid::new("n1", "app:p", 0x2a).to_string());
+        assert_eq!(format_pid("", "app:p", 3), "{app:p|0x00003}");
     }
 
     #[test]

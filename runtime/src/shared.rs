@@ -10,7 +10,6 @@ use wippy_lua_stdlib::{HostError, HostResult, Value};
 
 use crate::app::Definition;
 use crate::naming::Registry;
-use crate::pid::Pid;
 use crate::scheduler::envelope::{Envelope, ExitResult, SpawnOrder};
 use crate::scheduler::mailroom::Mailroom;
 use crate::scheduler::preempt::PreemptSlot;
@@ -87,7 +86,7 @@ impl Shared {
     pub(crate) fn alloc_pid(&self, w: usize, host: &str) -> (u64, String) {
         let seq = self.workers[w].seq.fetch_add(1, Ordering::Relaxed) + 1;
         let counter = seq * self.workers.len() as u64 + w as u64;
-        (counter, Pid::new(self.node_id.as_str(), host, counter).to_string())
+        (counter, crate::pid::format_pid(&self.node_id, host, counter))
     }
 
     /// Checks that a definition and a host exist; returns the definition.

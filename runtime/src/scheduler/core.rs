@@ -35,7 +35,7 @@ pub(crate) struct Core {
     pub(crate) spawn_tick: Cell<u32>,
     /// Definition and host ids known to exist (checked once, then cached:
     /// definitions do not change while the node runs).
-    pub(crate) known: RefCell<std::collections::HashSet<Vec<u8>>>,
+    pub(crate) known: RefCell<crate::fxhash::FxHashSet<Vec<u8>>>,
     /// Registry reference of the kernel's `PROCS` table.
     pub(crate) procs_ref: Cell<std::ffi::c_int>,
     /// Registry reference of the kernel's `COS` table.

@@ -91,13 +91,14 @@ impl Core {
     ) -> mlua::Result<()> {
         let Some(slot) = self.procs.borrow().slot_of(to) else { return Ok(()) };
         let k = self.kernel();
+        let at = now_ms();
         match kind {
             EventKind::Exit => {
                 if let Some(rel) = self.procs.borrow_mut().get_mut(slot).and_then(|p| p.rel.as_mut()) {
                     rel.watching.remove(&from);
                 }
                 let (value, err) = split(&self.lua, &k.err_mt, result)?;
-                k.event.call::<()>((slot, "pid.exit", from, value, err))
+                k.event.call::<()>((slot, "pid.exit", from, value, err, mlua::Value::Nil, at))
             }
             EventKind::LinkExit => {
                 let trap = {
@@ -111,7 +112,9 @@ impl Core {
                 };
                 match result {
                     Ok(_) => Ok(()),
-                    Err(e) if trap => k.event.call::<()>((slot, "pid.link.down", from, mlua::Value::Nil, e)),
+                    Err(e) if trap => {
+                        k.event.call::<()>((slot, "pid.link.down", from, mlua::Value::Nil, e, mlua::Value::Nil, at))
+                    }
                     Err(_) => {
                         self.kill(slot, "linked process failed".to_string());
                         Ok(())
@@ -119,7 +122,7 @@ impl Core {
                 }
             }
             EventKind::Cancel => {
-                k.event.call::<()>((slot, "pid.cancel", from, mlua::Value::Nil, mlua::Value::Nil, reason))
+                k.event.call::<()>((slot, "pid.cancel", from, mlua::Value::Nil, mlua::Value::Nil, reason, at))
             }
         }
     }
@@ -180,4 +183,9 @@ fn split(lua: &Lua, err_mt: &mlua::Table, r: ExitResult) -> mlua::Result<(mlua::
         Ok(v) => (v.to_lua(lua, err_mt)?, mlua::Value::Nil),
         Err(e) => (mlua::Value::Nil, mlua::Value::String(lua.create_string(e)?)),
     })
+}
+
+/// Wall-clock milliseconds since the Unix epoch (the `at` of events).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }

@@ -5,7 +5,7 @@
 //! Relations are boxed and absent for most processes, which keeps an idle
 //! process small.
 
-use std::collections::{HashMap, HashSet};
+use crate::fxhash::{FxHashMap, FxHashSet};
 
 use mlua::ffi;
 
@@ -14,11 +14,11 @@ use mlua::ffi;
 #[derive(Default, Debug)]
 pub(super) struct Relations {
     /// Bidirectional links.
-    pub links: HashSet<String>,
+    pub links: FxHashSet<String>,
     /// Processes monitoring this one (they get `pid.exit`).
-    pub watchers: HashSet<String>,
+    pub watchers: FxHashSet<String>,
     /// Processes this one monitors (released when it exits).
-    pub watching: HashSet<String>,
+    pub watching: FxHashSet<String>,
 }
 
 /// One process as the scheduler sees it.
@@ -70,7 +70,7 @@ impl Proc {
 pub(super) struct Procs {
     slots: Vec<Option<Proc>>,
     free: Vec<u32>,
-    by_counter: HashMap<u64, u32>,
+    by_counter: FxHashMap<u64, u32>,
 }
 
 impl Procs {
