@@ -1,3 +1,6 @@
+-- Status: reproduces on ba3f718; fixed by 3ce4ecd ("Kernel code is never
+-- preempted"), where it prints "ok". Kept as a regression check.
+--
 -- Repro: a message between two processes of ONE worker is lost (stuck in the
 -- receiver's inbox buffer) when the sender is preempted inside process.send.
 --
@@ -11,8 +14,8 @@
 -- drains the buffer and resets h/t to 1/0 and blocks; the sender then resumes,
 -- stores its message at the old index, and the next send completes the
 -- receiver's waiter directly, so the buffered message is skipped.
--- (The body is the chunk itself, not a `main` function: `wippy run` never
--- calls a script's `main`, see the second report.)
+-- The body is the chunk itself, not a `main` function: at ba3f718
+-- `wippy run` never called a script's `main`.
 local role, peer, n = ...
 if role == "sink" then
   local inbox = process.inbox()

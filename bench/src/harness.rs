@@ -5,6 +5,7 @@
 //! covers only what the processes do, never the Rust thread waiting on the
 //! result channel.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -17,7 +18,7 @@ pub(crate) const HOST: &str = "bench:host";
 
 /// How long a driver may run before the benchmark is declared hung.
 /// Generous on purpose: a 2-vCPU VM can be slow, but never this slow.
-const DRIVER_TIMEOUT: Duration = Duration::from_secs(300);
+const DRIVER_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Size of the run: `--quick` is a smoke test that proves a benchmark still
 /// works, not a measurement.
@@ -70,17 +71,46 @@ impl Figure {
     }
 }
 
+/// The time slice of every node but the `preempt` benchmark's (see
+/// [`set_slice`]); unset means the runtime's default.
+static SLICE: Mutex<Option<Duration>> = Mutex::new(None);
+
+/// Sets the time slice of every node but the `preempt` benchmark's
+/// (`--slice-ms`). A long slice takes preemption out of the spawn and
+/// messaging figures, e.g. to tell whether a failure comes from it: before
+/// 3ce4ecd a preemption inside kernel code lost messages and misfiled
+/// spawned children (`bench/repro/`).
+pub(crate) fn set_slice(d: Duration) {
+    *SLICE.lock().unwrap_or_else(|e| e.into_inner()) = Some(d);
+}
+
+/// The slice [`options`] uses.
+pub(crate) fn slice() -> Duration {
+    SLICE.lock().unwrap_or_else(|e| e.into_inner()).unwrap_or_else(|| NodeOptions::default().time_slice)
+}
+
 /// Node options for a benchmark: `workers` threads and a heap limit high
 /// enough that the limit is never what a benchmark measures.
 pub(crate) fn options(workers: usize) -> NodeOptions {
-    NodeOptions { node_id: "bench".into(), workers, memory_limit: 8 << 30, ..NodeOptions::default() }
+    NodeOptions {
+        node_id: "bench".into(),
+        workers,
+        memory_limit: 8 << 30,
+        time_slice: slice(),
+        ..NodeOptions::default()
+    }
 }
 
 /// Starts a node running `defs` (each `(id, lua source)`; the chunk is the
 /// process body and receives the spawn arguments as `...`).
 pub(crate) fn start(workers: usize, defs: &[(&str, &str)]) -> Result<Node> {
+    start_with(options(workers), defs)
+}
+
+/// [`start`] with explicit options.
+pub(crate) fn start_with(opts: NodeOptions, defs: &[(&str, &str)]) -> Result<Node> {
     let defs = defs.iter().map(|(id, src)| Definition::new(id, src, "")).collect();
-    Node::start(options(workers), App::with_host(HOST, defs)).context("starting the node")
+    Node::start(opts, App::with_host(HOST, defs)).context("starting the node")
 }
 
 /// Spawns `id` from outside and returns its PID.

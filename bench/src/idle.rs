@@ -15,7 +15,7 @@
 //! included). No PID list is kept anywhere, so the figure includes none.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use wippy_runtime::Value;
@@ -62,7 +62,7 @@ pub(crate) fn run(mode: Mode) -> Result<Vec<Figure>> {
     for workers in [1usize, 2] {
         let exe = std::env::current_exe().context("locating the bench binary")?;
         let res = Command::new(exe)
-            .args([CHILD_FLAG, &workers.to_string(), &total.to_string()])
+            .args([CHILD_FLAG, &workers.to_string(), &total.to_string(), &harness::slice().as_millis().to_string()])
             .output()
             .context("running the idle child")?;
         let stdout = String::from_utf8_lossy(&res.stdout);
@@ -94,9 +94,7 @@ pub(crate) fn child(workers: usize, total: i64) -> Result<()> {
         bail!("asked for {total} idle processes: driver spawned {spawned}, {live} alive");
     }
     let after = harness::rss_bytes()?;
-    let t = Instant::now();
     node.shutdown();
-    let teardown = t.elapsed();
 
     let per_proc = (after.saturating_sub(before)) as f64 / total as f64;
     let w = workers;
@@ -118,12 +116,6 @@ pub(crate) fn child(workers: usize, total: i64) -> Result<()> {
             after as f64 / f64::from(1 << 20),
             "MiB",
             format!("whole-process RSS with {total} idle processes"),
-        ),
-        Figure::new(
-            format!("idle_teardown_w{w}_us"),
-            teardown.as_secs_f64() * 1e6 / total as f64,
-            "us",
-            format!("node.shutdown() killing {total} parked processes, per process"),
         ),
     ];
     for f in figs {

@@ -51,12 +51,13 @@ impl CpuMark {
             stat.lines().next().unwrap_or_default().split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
         let get = |i: usize| f.get(i).copied().unwrap_or(0);
         let machine = (f.iter().sum(), get(3) + get(4), get(7));
-        // Fields 14-17 of /proc/self/stat (utime, stime, cutime, cstime),
-        // counted after the command name, which may contain spaces.
+        // Fields 14-17 of /proc/self/stat (utime, stime, cutime, cstime);
+        // `rest` starts at field 3, after the command name, which may
+        // contain spaces.
         let me = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
         let rest = me.rsplit_once(") ").map_or("", |(_, r)| r);
-        let v: Vec<u64> = rest.split_whitespace().filter_map(|x| x.parse().ok()).collect();
-        let own = (10..14).map(|i| v.get(i).copied().unwrap_or(0)).sum();
+        let v: Vec<&str> = rest.split_whitespace().collect();
+        let own = (11..15).map(|i| v.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)).sum();
         CpuMark { machine, own }
     }
 

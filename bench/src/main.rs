@@ -1,9 +1,10 @@
 //! `wippy-bench`: benchmarks that drive real Lua processes through the
 //! runtime's public API.
 //!
-//! Usage: `wippy-bench [--quick] [NAME...]`; no name runs them all. Each
-//! figure prints as `BENCH <name> <value> <unit>  # how`, the same shape as
-//! the anchor scripts' `ANCHOR` lines, so the two can be set side by side.
+//! Usage: `wippy-bench [--quick] [--slice-ms N] [NAME...]`; no name runs them
+//! all. Each figure prints as `BENCH <name> <value> <unit>  # how`, the same
+//! shape as the anchor scripts' `ANCHOR` lines, so the two can be set side by
+//! side.
 //! `--quick` runs tiny sizes: CI uses it to prove the benchmarks still work,
 //! its numbers mean nothing.
 
@@ -16,11 +17,16 @@ mod spawn;
 mod throughput;
 
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
 use harness::{Figure, Mode};
+
+/// The allocator of the `wippy` binary: Lua's allocation pattern makes the
+/// allocator part of every figure here, so the bench must use the same one.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// A benchmark: its name on the command line and its entry point.
 type Bench = (&'static str, fn(Mode) -> Result<Vec<Figure>>);
@@ -49,16 +55,22 @@ fn real_main() -> Result<()> {
     if args.first().map(String::as_str) == Some(idle::CHILD_FLAG) {
         let workers = args.get(1).context("workers")?.parse()?;
         let total = args.get(2).context("count")?.parse()?;
+        harness::set_slice(Duration::from_millis(args.get(3).context("slice")?.parse()?));
         return idle::child(workers, total);
     }
     let mut mode = Mode::Full;
     let mut names = Vec::new();
-    for a in &args {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
         match a.as_str() {
             "--quick" => mode = Mode::Quick,
+            "--slice-ms" => {
+                let ms: u64 = it.next().context("--slice-ms needs a number")?.parse().context("--slice-ms")?;
+                harness::set_slice(Duration::from_millis(ms));
+            }
             "-h" | "--help" => {
                 let all: Vec<_> = BENCHES.iter().map(|b| b.0).collect();
-                println!("usage: wippy-bench [--quick] [NAME...]\nbenchmarks: {}", all.join(" "));
+                println!("usage: wippy-bench [--quick] [--slice-ms N] [NAME...]\nbenchmarks: {}", all.join(" "));
                 return Ok(());
             }
             name if BENCHES.iter().any(|b| b.0 == name) => names.push(name),
@@ -66,7 +78,7 @@ fn real_main() -> Result<()> {
         }
     }
     println!("{}", machine::describe());
-    println!("# mode: {mode:?}");
+    println!("# mode: {mode:?}; time slice {:?} (preempt: the runtime default)", harness::slice());
     for (name, bench) in BENCHES {
         if !names.is_empty() && !names.contains(name) {
             continue;

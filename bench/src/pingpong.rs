@@ -68,8 +68,11 @@ pub(crate) fn run(mode: Mode) -> Result<Vec<Figure>> {
             harness::settle(&node, 0)?;
             let pong = harness::spawn(&node, "bench:pong", Vec::new())?;
             harness::settle(&node, 1)?;
-            let ping =
-                harness::spawn_watched(&node, "bench:ping", vec![Value::str(pong.clone()), Value::Int(n), Value::Int(samples)])?;
+            let ping = harness::spawn_watched(
+                &node,
+                "bench:ping",
+                vec![Value::str(pong.clone()), Value::Int(n), Value::Int(samples)],
+            )?;
             let (wp, wq) = (harness::worker_of(&pong, workers)?, harness::worker_of(&ping.pid, workers)?);
             let want_same = case == "same_worker";
             if (wp == wq) != want_same {

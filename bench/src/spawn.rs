@@ -100,7 +100,8 @@ pub(crate) fn run(mode: Mode) -> Result<Vec<Figure>> {
                 us.push(per);
                 drain = drain.max(d);
             }
-            let mut note = format!("{total} spawns in batches of {BATCH}, median of {trials}: {}", harness::trials(&us));
+            let mut note =
+                format!("{total} spawns in batches of {BATCH}, median of {trials}: {}", harness::trials(&us));
             if workers > 1 && case == "bare" {
                 note.push_str(&format!("; longest drain after the driver ended {:.1} ms", drain.as_secs_f64() * 1e3));
             }

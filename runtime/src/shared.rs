@@ -123,6 +123,9 @@ impl Shared {
         }
         self.check_spawn(id, host)?;
         let w = self.least_loaded();
+        // Count it now, not when the worker picks the order up, so that
+        // spawns in quick succession spread over the workers.
+        self.workers[w].live.fetch_add(1, Ordering::Relaxed);
         let (counter, pid) = self.alloc_pid(w, host);
         let system_watch = watch.is_some();
         if let Some(cb) = watch {

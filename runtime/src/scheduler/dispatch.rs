@@ -53,17 +53,18 @@ impl Core {
             args.raw_set(i + 1, a.to_lua(&self.lua, &k.err_mt)?)?;
         }
         args.raw_set("n", o.args.len())?;
-        let (co, err): (Option<mlua::Thread>, Option<String>) =
-            k.spawn_order.call((slot, o.pid.as_str(), o.def.as_str(), args))?;
-        let Some(co) = co else {
-            let msg = err.unwrap_or_else(|| "could not start process".into());
-            tracing::error!(pid = %o.pid, def = %o.def, error = %msg, "spawn failed");
-            if o.system_watch
-                && let Some((_, cb)) = self.shared.watches.remove(&o.counter)
-            {
-                cb(Err(msg));
+        let started: mlua::Result<(Option<mlua::Thread>, Option<String>)> =
+            k.spawn_order.call((slot, o.pid.as_str(), o.def.as_str(), args));
+        let co = match started {
+            Ok((Some(co), _)) => co,
+            Ok((None, err)) => {
+                self.spawn_failed(&o, err.unwrap_or_else(|| "could not start process".into()));
+                return Ok(());
             }
-            return Ok(());
+            Err(e) => {
+                self.spawn_failed(&o, e.to_string());
+                return Ok(());
+            }
         };
         let mut p = Proc::new(co.state(), o.counter, o.pid);
         p.system_watch = o.system_watch;
@@ -75,10 +76,30 @@ impl Core {
                 p.rel_mut().links.insert(o.parent);
             }
         }
-        self.shared.workers[self.idx].live.fetch_add(1, Ordering::Relaxed);
+        // `live` was counted when the order was placed (see Shared::spawn_external).
         let slot = self.procs.borrow_mut().insert(p);
         self.wake(slot);
         Ok(())
+    }
+
+    /// A placed process could not start here: whoever asked to hear about
+    /// it (its parent's monitor or link, the node) learns it failed.
+    fn spawn_failed(&self, o: &SpawnOrder, msg: String) {
+        tracing::error!(pid = %o.pid, def = %o.def, error = %msg, "spawn failed");
+        self.shared.workers[self.idx].live.fetch_sub(1, Ordering::Relaxed);
+        if !o.parent.is_empty() {
+            if o.flags & 0b101 != 0 {
+                self.signal(&o.parent, EventKind::Exit, &o.pid, Err(msg.clone()));
+            }
+            if o.flags & 0b010 != 0 {
+                self.signal(&o.parent, EventKind::LinkExit, &o.pid, Err(msg.clone()));
+            }
+        }
+        if o.system_watch
+            && let Some((_, cb)) = self.shared.watches.remove(&o.counter)
+        {
+            cb(Err(msg));
+        }
     }
 
     pub(super) fn event(

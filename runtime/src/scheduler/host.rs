@@ -123,6 +123,7 @@ impl Host for WorkerHost {
             }
         }
         debug_assert_eq!(self.0.shared.worker_of(parsed.counter), worker);
+        self.0.shared.workers[worker].live.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.0.route(Envelope::Spawn(Box::new(SpawnOrder {
             counter: parsed.counter,
             pid: pid.to_string(),
