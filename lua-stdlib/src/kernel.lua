@@ -447,6 +447,10 @@ local function run_main(rec)
   rec.start = nil
   local def, n = start[1], start.n
   local module = def[1]
+  if def[2] == "" then
+    -- the chunk is the process body: a tail call keeps no frame of ours
+    return module(rec.env, tunpack(start, 2, n))
+  end
   local mod = module(rec.env, tunpack(start, 2, n))
   local fn = resolve_main(def, mod, rec.env)
   if fn == nil then return mod end -- a script: the chunk was the body
