@@ -598,14 +598,7 @@ function process.send(dest, topic, ...)
         end
         if r ~= nil or (ch.rq == nil and ch.sq == nil) then
           -- nobody else waits in a select: straight into the buffer
-          local t = ch.t + 1
-          local buf = ch.buf
-          if buf == nil then
-            buf = {}
-            ch.buf = buf
-          end
-          buf[t] = msg
-          ch.t = t
+          put(ch, msg)
         else
           try_send(ch, msg)
         end

@@ -177,31 +177,19 @@ impl Node {
     /// Stops the node in order and returns the exit code (0 unless requested).
     pub fn shutdown(mut self) -> i32 {
         tracing::info!("shutdown: stopping services");
-        if let Some(s) = self.supervisor.take() {
-            s.stop(self.opts.shutdown_timeout);
-        }
-        tracing::info!(live = self.shared.live(), "shutdown: stopping workers");
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        for w in &self.shared.workers {
-            w.mailroom.wake_always();
-        }
-        for j in self.workers.drain(..) {
-            let _ = j.join();
-        }
-        if let Some(w) = self.watchdog.take() {
-            w.stop();
-        }
+        self.stop(self.opts.shutdown_timeout);
         tracing::info!("shutdown: done");
         self.shared.exit_code().unwrap_or(0)
     }
-}
 
-impl Drop for Node {
-    fn drop(&mut self) {
+    /// The shutdown phases: services (CANCEL, then terminate after
+    /// `deadline`), then workers (they kill what is left), then the watchdog.
+    fn stop(&mut self, deadline: Duration) {
         if let Some(s) = self.supervisor.take() {
-            s.stop(Duration::ZERO);
+            s.stop(deadline);
         }
         if !self.workers.is_empty() {
+            tracing::info!(live = self.shared.live(), "shutdown: stopping workers");
             self.shared.stopping.store(true, Ordering::SeqCst);
             for w in &self.shared.workers {
                 w.mailroom.wake_always();
@@ -213,6 +201,14 @@ impl Drop for Node {
         if let Some(w) = self.watchdog.take() {
             w.stop();
         }
+    }
+}
+
+impl Drop for Node {
+    /// A node dropped without `shutdown` still stops every thread it owns,
+    /// without giving services time to finish.
+    fn drop(&mut self) {
+        self.stop(Duration::ZERO);
     }
 }
 
