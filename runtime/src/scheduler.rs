@@ -10,6 +10,7 @@ pub(crate) mod mailroom;
 pub(crate) mod preempt;
 mod procs;
 mod timers;
+mod transfer;
 mod worker;
 
 pub(crate) use worker::run_worker;

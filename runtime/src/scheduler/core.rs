@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use mlua::{Lua, ffi};
-use wippy_lua_stdlib::{HostError, Kernel, SpawnFlags};
+use wippy_lua_stdlib::{HostError, HostResult, Kernel, SendOutcome, SpawnFlags, Value};
 
 use super::envelope::{Envelope, ExitResult};
 use super::procs::{Proc, Procs};
 use super::timers::Timers;
+use crate::pid::Pid;
 use crate::shared::Shared;
 
 /// Slot value meaning "no process is running".
@@ -38,6 +39,10 @@ pub(crate) struct Core {
     pub(crate) known: RefCell<crate::fxhash::FxHashSet<Vec<u8>>>,
     /// Registry reference of the kernel's `PROCS` table.
     pub(crate) procs_ref: Cell<std::ffi::c_int>,
+    /// Registry reference of the kernel's error metatable.
+    pub(crate) err_mt_ref: Cell<std::ffi::c_int>,
+    /// Registry reference of the kernel's `deliver` function.
+    pub(crate) deliver_ref: Cell<std::ffi::c_int>,
     /// Registry reference of the kernel's `COS` table.
     pub(crate) cos_ref: Cell<std::ffi::c_int>,
     /// Registry reference of the kernel's `fail` function.
@@ -148,6 +153,43 @@ impl Core {
         let best = self.shared.least_loaded();
         let theirs = self.shared.workers[best].live.load(Ordering::Relaxed);
         if mine > theirs + theirs / 4 + 64 { best } else { self.idx }
+    }
+
+    /// Routes a message the kernel could not deliver itself: `dest` is a PID
+    /// of another worker or node, or a registered name.
+    pub(crate) fn send_to(&self, from_slot: u32, dest: &str, topic: &str, payload: Value) -> HostResult<SendOutcome> {
+        let (pid, s) = self.resolve(dest)?;
+        if !self.is_here(&pid) {
+            // other nodes arrive with the cluster; until then the PID is unreachable
+            return Ok(SendOutcome::Routed);
+        }
+        let w = self.shared.worker_of(pid.counter);
+        if w == self.idx {
+            return Ok(SendOutcome::Local(s));
+        }
+        let from = self.procs.borrow().get(from_slot).map(|p| p.pid.clone()).unwrap_or_default();
+        self.route(Envelope::Message { to: pid.counter, to_pid: s, from, topic: topic.to_string(), payload });
+        Ok(SendOutcome::Routed)
+    }
+
+    /// Resolves a PID string or a registered name.
+    pub(crate) fn resolve(&self, dest: &str) -> HostResult<(Pid, String)> {
+        if Pid::looks_like(dest) {
+            let pid = Pid::parse(dest).map_err(|e| HostError::invalid(e.to_string()))?;
+            return Ok((pid, dest.to_string()));
+        }
+        let s = self
+            .shared
+            .registry
+            .lookup(dest)
+            .ok_or_else(|| HostError::not_found(format!("could not resolve: {dest}")))?;
+        let pid = Pid::parse(&s).map_err(|e| HostError::invalid(e.to_string()))?;
+        Ok((pid, s))
+    }
+
+    /// Whether `pid` lives on this node.
+    pub(crate) fn is_here(&self, pid: &Pid) -> bool {
+        pid.node.is_empty() || pid.node == self.shared.node_id
     }
 
     /// Sends an envelope to the worker owning its target (this one included).

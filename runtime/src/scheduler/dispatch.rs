@@ -171,12 +171,35 @@ impl Core {
     }
 
     /// Drains same-worker signals and the cross-worker inbox.
+    /// Handles the cross-worker inbox. Runs of messages go to the kernel in
+    /// one protected call each; anything else is dispatched in between, so
+    /// the order between a sender's messages and its signals holds.
     pub(super) fn take_mail(&self, scratch: &mut Vec<Envelope>) {
         self.shared.workers[self.idx].mailroom.take(scratch);
+        let mut run: Vec<Envelope> = Vec::new();
         for env in scratch.drain(..) {
-            self.dispatch(env);
+            if matches!(env, Envelope::Message { .. }) {
+                run.push(env);
+            } else {
+                self.deliver_run(&mut run);
+                self.dispatch(env);
+            }
         }
+        self.deliver_run(&mut run);
         self.drain_local();
+    }
+
+    fn deliver_run(&self, run: &mut Vec<Envelope>) {
+        if run.is_empty() {
+            return;
+        }
+        // SAFETY: the main state between resumes; see transfer.rs.
+        let r =
+            unsafe { super::transfer::deliver(self.main_state, self.deliver_ref.get(), self.err_mt_ref.get(), run) };
+        if let Err(e) = r {
+            tracing::warn!(worker = self.idx, error = %e, "could not deliver messages");
+        }
+        run.clear();
     }
 
     pub(super) fn drain_local(&self) {

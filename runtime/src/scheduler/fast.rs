@@ -12,9 +12,10 @@ use std::ffi::c_int;
 use std::rc::Rc;
 
 use mlua::{Function, Lua, ffi};
-use wippy_lua_stdlib::Value;
+use wippy_lua_stdlib::{HostError, SendOutcome, Value};
 
 use super::core::Core;
+use super::transfer::read_value;
 
 thread_local! {
     /// The Core of the worker running on this thread.
@@ -36,6 +37,7 @@ pub(crate) fn functions(lua: &Lua) -> mlua::Result<Vec<(&'static str, Function)>
             ("wake", lua.create_c_function(wake_c)?),
             ("spawn", lua.create_c_function(spawn_c)?),
             ("exit", lua.create_c_function(exit_c)?),
+            ("send", lua.create_c_function(send_c)?),
         ])
     }
 }
@@ -97,6 +99,54 @@ unsafe extern "C-unwind" fn spawn_c(l: *mut ffi::lua_State) -> c_int {
                 push_scratch(l);
             }
             2
+        }
+        Some(Err(e)) => {
+            SCRATCH.with(|s| {
+                if let Ok(mut s) = s.try_borrow_mut() {
+                    *s = (e.message, e.kind);
+                }
+            });
+            // SAFETY: as above.
+            unsafe { push_scratch_error(l) }
+        }
+        None => unsafe { push_error(l, "UNAVAILABLE", "not on a worker thread") },
+    }
+}
+
+/// `send(slot, dest, topic, data)` for a message the kernel could not
+/// deliver on this worker → `true` | `pid` (a name that resolved to this
+/// worker) | `nil, kind, message`.
+unsafe extern "C-unwind" fn send_c(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: arguments are read from the calling coroutine's stack; nothing
+    // owned stays in this frame when a push runs (see module docs).
+    let outcome = unsafe {
+        let slot = u32::try_from(ffi::lua_tointegerx(l, 1, std::ptr::null_mut())).unwrap_or(u32::MAX);
+        let (Some(dest), Some(topic)) = (bytes(l, 2), bytes(l, 3)) else {
+            return push_error(l, "INVALID", "send requires a destination and a topic");
+        };
+        let (Ok(dest), Ok(topic)) = (std::str::from_utf8(dest), std::str::from_utf8(topic)) else {
+            return push_error(l, "INVALID", "destination and topic must be UTF-8");
+        };
+        with_core(|core| match read_value(l, 4, core.err_mt_ref.get(), 0) {
+            Ok(payload) => core.send_to(slot, dest, topic, payload),
+            Err(e) => Err(HostError::invalid(e.to_string())),
+        })
+    };
+    match outcome {
+        Some(Ok(SendOutcome::Routed)) => {
+            // SAFETY: pushing a boolean cannot fail (the stack has room for results).
+            unsafe { ffi::lua_pushboolean(l, 1) };
+            1
+        }
+        Some(Ok(SendOutcome::Local(pid))) => {
+            SCRATCH.with(|s| {
+                if let Ok(mut s) = s.try_borrow_mut() {
+                    s.0 = pid;
+                }
+            });
+            // SAFETY: pushes from thread-local storage.
+            unsafe { push_scratch(l) };
+            1
         }
         Some(Err(e)) => {
             SCRATCH.with(|s| {

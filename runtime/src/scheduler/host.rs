@@ -18,24 +18,12 @@ impl WorkerHost {
         self.0.procs.borrow().get(slot).map(|p| p.pid.clone()).ok_or_else(|| HostError::invalid("no such process"))
     }
 
-    /// Resolves a PID string or a registered name.
     fn resolve(&self, dest: &str) -> HostResult<(Pid, String)> {
-        if Pid::looks_like(dest) {
-            let pid = Pid::parse(dest).map_err(|e| HostError::invalid(e.to_string()))?;
-            return Ok((pid, dest.to_string()));
-        }
-        let s = self
-            .0
-            .shared
-            .registry
-            .lookup(dest)
-            .ok_or_else(|| HostError::not_found(format!("could not resolve: {dest}")))?;
-        let pid = Pid::parse(&s).map_err(|e| HostError::invalid(e.to_string()))?;
-        Ok((pid, s))
+        self.0.resolve(dest)
     }
 
     fn is_here(&self, pid: &Pid) -> bool {
-        pid.node.is_empty() || pid.node == self.0.shared.node_id
+        self.0.is_here(pid)
     }
 
     fn relate(&self, slot: u32, dest: &str, link: bool, on: bool) -> HostResult<()> {
@@ -78,17 +66,7 @@ impl Host for WorkerHost {
     }
 
     fn send(&self, from_slot: u32, dest: &str, topic: &str, payload: Value) -> HostResult<SendOutcome> {
-        let (pid, s) = self.resolve(dest)?;
-        if !self.is_here(&pid) {
-            return Ok(SendOutcome::Routed);
-        }
-        let w = self.0.shared.worker_of(pid.counter);
-        if w == self.0.idx {
-            return Ok(SendOutcome::Local(s));
-        }
-        let from = self.pid_of_slot(from_slot).unwrap_or_default();
-        self.0.route(Envelope::Message { to: pid.counter, to_pid: s, from, topic: topic.to_string(), payload });
-        Ok(SendOutcome::Routed)
+        self.0.send_to(from_slot, dest, topic, payload)
     }
 
     fn spawn(&self, id: &str, host: &str, flags: SpawnFlags, thread: &mlua::Thread) -> HostResult<(i64, String)> {

@@ -133,6 +133,8 @@ pub(crate) fn run_worker(idx: usize, shared: Arc<Shared>) -> Result<(), mlua::Er
         known: RefCell::default(),
         procs_ref: Cell::new(ffi::LUA_NOREF),
         cos_ref: Cell::new(ffi::LUA_NOREF),
+        err_mt_ref: Cell::new(ffi::LUA_NOREF),
+        deliver_ref: Cell::new(ffi::LUA_NOREF),
         fail_ref: Cell::new(ffi::LUA_NOREF),
         done_ref: Cell::new(ffi::LUA_NOREF),
         exit_result: RefCell::new(None),
@@ -145,6 +147,8 @@ pub(crate) fn run_worker(idx: usize, shared: Arc<Shared>) -> Result<(), mlua::Er
     core.cur_ref.set(registry_ref(&lua, kernel.cur.clone())?);
     core.procs_ref.set(registry_ref(&lua, kernel.procs.clone())?);
     core.cos_ref.set(registry_ref(&lua, kernel.cos.clone())?);
+    core.err_mt_ref.set(registry_ref(&lua, kernel.err_mt.clone())?);
+    core.deliver_ref.set(registry_ref_fn(&lua, kernel.deliver.clone())?);
     core.fail_ref.set(registry_ref_fn(&lua, kernel.fail.clone())?);
     core.done_ref.set(registry_ref_fn(&lua, kernel.done.clone())?);
     let _ = core.kernel.set(kernel);
