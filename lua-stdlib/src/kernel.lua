@@ -799,12 +799,8 @@ TIME.__eq = function(a, b) return a.ns == b.ns end
 local time = {
   after = function(d) return after(d) end,
   sleep = function(d)
-    local ms, err = parse_ms(d)
-    if ms == nil then return nil, new_error("INVALID", err) end
-    local ch = new_channel(1)
-    next_timer = next_timer + 1
-    TIMERS[next_timer] = ch
-    H.timer(next_timer, ms)
+    local ch, err = after(d)
+    if ch == nil then return nil, err end
     ch:receive()
     return true
   end,
