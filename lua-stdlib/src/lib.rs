@@ -108,7 +108,9 @@ pub fn install(lua: &Lua, host: Rc<dyn Host>, fast: Vec<(&'static str, Function)
             Ok(())
         })?,
     )?;
-    lua.load(SANDBOX).set_name("=sandbox").call::<Table>((k.clone(), extra))?;
+    let std: Table = lua.load(SANDBOX).set_name("=sandbox").call((k.clone(), extra))?;
+    // What every process environment falls back to, for embedders and tests.
+    lua.set_named_registry_value("wippy.std", std)?;
     Ok(Kernel {
         start: k.get("start")?,
         spawn_order: k.get("spawn_order")?,
