@@ -2,3 +2,4 @@
 //! sockets and feed them arrive with the gossip transport.
 
 pub(crate) mod membership;
+pub(crate) mod mesh;

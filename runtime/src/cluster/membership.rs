@@ -6,5 +6,7 @@
 //! one key; [`keyring`] holds the keys a node accepts while a secret is being
 //! rotated.
 
+pub(crate) mod driver;
+pub(crate) mod identity;
 pub(crate) mod keyring;
 pub(crate) mod seal;

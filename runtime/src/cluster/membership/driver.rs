@@ -1,0 +1,237 @@
+//! The SWIM membership core, with every side effect turned into data.
+//!
+//! [`Membership`] owns the foca instance and nothing else: no socket, no
+//! clock, no task. Callers feed it datagrams, expired timers and the current
+//! time, then [`Membership::drain`] what it wants done: datagrams to send,
+//! timers to arm (as absolute deadlines) and membership events to publish.
+//! The gossip task that owns it is the only writer, so it is never behind a
+//! lock, and tests drive it with a virtual clock (see `driver_test.rs`).
+//!
+//! Randomness is an input too: the RNG that picks probe targets is seeded by
+//! the caller, so a seeded simulation replays the same run.
+
+use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::time::{Duration, Instant};
+
+use foca::{AccumulatingRuntime, Config, Foca, NoCustomBroadcast, OwnedNotification, PeriodicParams, PostcardCodec};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use thiserror::Error;
+
+use super::identity::NodeIdentity;
+use super::seal;
+
+/// A timer foca asked for; hand it back through [`Membership::handle_timer`].
+pub(crate) type Timer = foca::Timer<NodeIdentity>;
+
+/// The datagram budget before sealing: a conservative Ethernet payload
+/// (1400 bytes, the figure foca and RFC 8085 suggest) minus the seal
+/// envelope, so a sealed gossip packet never fragments.
+pub(crate) const MAX_PLAINTEXT: usize = 1400 - seal::OVERHEAD;
+
+const PROBE_PERIOD: Duration = Duration::from_millis(300);
+const PROBE_RTT: Duration = Duration::from_millis(100);
+const SUSPECT_TO_DOWN: Duration = Duration::from_millis(900);
+const GOSSIP_EVERY: Duration = Duration::from_millis(100);
+const GOSSIP_FANOUT: NonZeroUsize = NonZeroUsize::new(3).unwrap();
+
+/// SWIM parameters tuned for nodes on one LAN.
+///
+/// foca's `new_lan` copies memberlist and takes 5–9 s to declare a dead
+/// node down; we want a failed node's names and locks released in well under
+/// two seconds. Detection is roughly: time until some survivor probes the
+/// dead node (under one probe period once every node is probing) + one
+/// probe period (direct probe, then indirect probes through other members
+/// for what is left after the RTT) + the suspicion window. With 300 ms +
+/// 300 ms + 900 ms that is ≈ 1.5 s, which is what the measurements in
+/// `shared/research/crates.md` §1 show for 5 and 20 nodes.
+///
+/// - `probe_rtt` 100 ms is far above a LAN round trip yet leaves 200 ms of
+///   the period for indirect probes, so one lost datagram does not make a
+///   node suspect.
+/// - `suspect_to_down_after` 900 ms is three probe periods: a falsely
+///   suspected node is probed (and refutes) at least twice before it is
+///   declared down. It is not scaled with the cluster size as in
+///   memberlist; at 20 nodes the measured detection was still ≈ 1.5 s.
+/// - Periodic gossip to 3 members every 100 ms spreads a Down or Up to the
+///   whole cluster in a few hundred milliseconds instead of waiting for it
+///   to ride on probes.
+///
+/// `cluster_size` still sizes `max_transmissions` (how often an update is
+/// repeated) as `new_lan` does. Probe period and RTT cannot be changed on a
+/// running instance, so this is decided once at startup.
+pub(crate) fn lan_config(cluster_size: NonZeroU32) -> Config {
+    let mut config = Config::new_lan(cluster_size);
+    config.probe_period = PROBE_PERIOD;
+    config.probe_rtt = PROBE_RTT;
+    config.suspect_to_down_after = SUSPECT_TO_DOWN;
+    config.periodic_gossip = Some(PeriodicParams { frequency: GOSSIP_EVERY, num_members: GOSSIP_FANOUT });
+    config.max_packet_size = NonZeroUsize::new(MAX_PLAINTEXT).expect("seal overhead is smaller than a datagram");
+    config
+}
+
+/// What the core reported about the cluster, in our own terms so the rest of
+/// the node does not depend on foca's types.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum MembershipEvent {
+    /// A member became reachable (or came back with a new generation).
+    Up(NodeIdentity),
+    /// A member was declared down; its names, locks and groups go with it.
+    Down(NodeIdentity),
+    /// A member replaced its identity with a newer one at the same address.
+    Renamed {
+        /// The identity that is gone.
+        old: NodeIdentity,
+        /// The identity that replaced it.
+        new: NodeIdentity,
+    },
+    /// We were declared down and rejoined under this renewed identity.
+    Rejoined(NodeIdentity),
+    /// We can see at least one other member again.
+    Active,
+    /// We cannot see any other member; announce to seeds again.
+    Idle,
+    /// We were declared down and cannot rejoin by ourselves.
+    Defunct,
+}
+
+impl From<OwnedNotification<NodeIdentity>> for MembershipEvent {
+    fn from(notification: OwnedNotification<NodeIdentity>) -> Self {
+        match notification {
+            OwnedNotification::MemberUp(id) => Self::Up(id),
+            OwnedNotification::MemberDown(id) => Self::Down(id),
+            OwnedNotification::Rename(old, new) => Self::Renamed { old, new },
+            OwnedNotification::Rejoin(id) => Self::Rejoined(id),
+            OwnedNotification::Active => Self::Active,
+            OwnedNotification::Idle => Self::Idle,
+            OwnedNotification::Defunct => Self::Defunct,
+        }
+    }
+}
+
+/// Everything the core asked for since the last [`Membership::drain`].
+#[derive(Debug, Default)]
+pub(crate) struct Effects {
+    /// Datagrams to seal and send, by gossip address.
+    pub(crate) send: Vec<(SocketAddr, Vec<u8>)>,
+    /// Timers to arm, with the instant at which each must be handed back.
+    pub(crate) timers: Vec<(Timer, Instant)>,
+    /// Membership changes to publish, in the order they happened.
+    pub(crate) events: Vec<MembershipEvent>,
+}
+
+impl Effects {
+    /// True when there is nothing to do.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.send.is_empty() && self.timers.is_empty() && self.events.is_empty()
+    }
+}
+
+/// Why the core refused an input.
+///
+/// Any effects the call produced before failing are still queued, so the
+/// caller drains as usual; the input itself is simply dropped.
+#[derive(Debug, Error)]
+pub(crate) enum MembershipError {
+    /// foca rejected the input: a malformed or oversized datagram, a packet
+    /// claiming to come from ourselves, or a codec failure. For datagrams
+    /// this leaves the membership view unchanged.
+    #[error("gossip core rejected input: {0}")]
+    Rejected(#[from] foca::Error),
+}
+
+type Result<T> = std::result::Result<T, MembershipError>;
+
+/// One node's view of the cluster, driven entirely by its caller.
+pub(crate) struct Membership {
+    foca: Foca<NodeIdentity, PostcardCodec, StdRng, NoCustomBroadcast>,
+    runtime: AccumulatingRuntime<NodeIdentity>,
+    effects: Effects,
+}
+
+impl Membership {
+    /// A node that knows no one yet; [`Self::announce`] to a seed to join.
+    pub(crate) fn new(identity: NodeIdentity, config: Config, seed: u64) -> Self {
+        Self {
+            foca: Foca::new(identity, config, StdRng::seed_from_u64(seed), PostcardCodec),
+            runtime: AccumulatingRuntime::new(),
+            effects: Effects::default(),
+        }
+    }
+
+    /// Who we are now; changes when we rejoin after being declared down.
+    pub(crate) fn identity(&self) -> &NodeIdentity {
+        self.foca.identity()
+    }
+
+    /// Ask `to` to let us in. Used for seeds at startup and again on
+    /// [`MembershipEvent::Idle`].
+    pub(crate) fn announce(&mut self, to: NodeIdentity, now: Instant) -> Result<()> {
+        let outcome = self.foca.announce(to, &mut self.runtime);
+        self.collect(now);
+        Ok(outcome?)
+    }
+
+    /// Feed one opened (already authenticated) gossip datagram.
+    pub(crate) fn handle_data(&mut self, data: &[u8], now: Instant) -> Result<()> {
+        let outcome = self.foca.handle_data(data, &mut self.runtime);
+        self.collect(now);
+        Ok(outcome?)
+    }
+
+    /// Hand back a timer from [`Effects::timers`] once its deadline passed.
+    /// Stale timers are fine: foca ignores those it no longer expects.
+    pub(crate) fn handle_timer(&mut self, timer: Timer, now: Instant) -> Result<()> {
+        let outcome = self.foca.handle_timer(timer, &mut self.runtime);
+        self.collect(now);
+        Ok(outcome?)
+    }
+
+    /// Tell a few members we are leaving so they do not wait for suspicion
+    /// to expire. The core is defunct afterwards.
+    pub(crate) fn leave(&mut self, now: Instant) -> Result<()> {
+        let outcome = self.foca.leave_cluster(&mut self.runtime);
+        self.collect(now);
+        Ok(outcome?)
+    }
+
+    /// Take everything the core asked for since the last drain.
+    pub(crate) fn drain(&mut self) -> Effects {
+        std::mem::take(&mut self.effects)
+    }
+
+    /// The other members we currently consider active (alive or suspected),
+    /// not including ourselves.
+    pub(crate) fn members(&self) -> impl Iterator<Item = &NodeIdentity> {
+        self.foca.iter_members().map(|member| member.id())
+    }
+
+    /// Number of members [`Self::members`] yields.
+    pub(crate) fn num_members(&self) -> usize {
+        self.foca.num_members()
+    }
+
+    /// Updates still waiting to be disseminated. A value that stays above
+    /// the cluster size means identity churn; worth a metric.
+    pub(crate) fn updates_backlog(&self) -> usize {
+        self.foca.updates_backlog()
+    }
+
+    /// Move foca's buffered effects into ours, turning relative timer delays
+    /// into deadlines while `now` is still the time of the call that asked.
+    fn collect(&mut self, now: Instant) {
+        while let Some((to, data)) = self.runtime.to_send() {
+            self.effects.send.push((to.addr, data.to_vec()));
+        }
+        while let Some((after, timer)) = self.runtime.to_schedule() {
+            self.effects.timers.push((timer, now + after));
+        }
+        while let Some(notification) = self.runtime.to_notify() {
+            self.effects.events.push(notification.into());
+        }
+    }
+}
+
+#[cfg(test)]
+mod driver_test;
