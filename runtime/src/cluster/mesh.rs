@@ -7,4 +7,5 @@
 //! reads a clock or draws randomness, so all of it is tested on plain bytes.
 
 pub(crate) mod frame;
+pub(crate) mod handshake;
 pub(crate) mod relay;
