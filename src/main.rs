@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use wippy_config::{Config, LogEncoding};
-use wippy_runtime::{App, Node, NodeOptions};
+use wippy_runtime::{App, ClusterOptions, Node, NodeOptions};
 
 /// Lua allocates and frees small blocks at a high rate (messages, records,
 /// coroutine stacks); mimalloc serves that pattern markedly faster than the
@@ -108,6 +108,7 @@ fn run(target: Option<PathBuf>, config: Option<PathBuf>, sets: Vec<String>) -> R
         memory_limit: cfg.scheduler.memory_limit.bytes() as usize,
         time_slice: cfg.scheduler.time_slice.as_std(),
         shutdown_timeout: cfg.scheduler.shutdown_timeout.as_std(),
+        cluster: cluster_options(&cfg)?,
     };
     let node = Node::start(opts, app).context("starting the node")?;
     signals.forward_to(node.exit_handle())?;
@@ -131,6 +132,47 @@ fn run(target: Option<PathBuf>, config: Option<PathBuf>, sets: Vec<String>) -> R
     tracing::info!(code, "stopping");
     let final_code = node.shutdown();
     Ok(if final_code != 0 { final_code } else { code })
+}
+
+/// Gossip settings from `cluster.*`, `None` unless `cluster.enabled`.
+///
+/// A clustered node without a secret is refused rather than run with a
+/// derived or empty key: gossip decides who may join and, later, who owns
+/// names and locks, so it must never be open to anyone who can reach the port.
+fn cluster_options(cfg: &Config) -> Result<Option<ClusterOptions>> {
+    let c = &cfg.cluster;
+    if !c.enabled {
+        return Ok(None);
+    }
+    let m = &c.membership;
+    let secret = match (&m.secret_file, &m.secret_key) {
+        (Some(file), _) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading cluster.membership.secret_file {file}"))?;
+            wippy_config::decode_secret_key(text.trim())
+                .with_context(|| format!("cluster.membership.secret_file {file}: not base64 of 32 bytes"))?
+        }
+        (None, Some(key)) => wippy_config::decode_secret_key(key).context("cluster.membership.secret_key")?,
+        (None, None) => anyhow::bail!(
+            "cluster.enabled needs a gossip secret: set cluster.membership.secret_key (base64 of 32 bytes) \
+             or cluster.membership.secret_file"
+        ),
+    };
+    let ip: std::net::IpAddr = m.bind_addr.parse().context("cluster.membership.bind_addr")?;
+    let advertise = m
+        .advertise_addr
+        .as_deref()
+        .map(|a| a.parse::<std::net::IpAddr>())
+        .transpose()
+        .context("cluster.membership.advertise_addr must be an IP address")?;
+    Ok(Some(ClusterOptions {
+        bind: std::net::SocketAddr::new(ip, m.bind_port),
+        advertise,
+        join: m.join_addrs.iter().map(str::to_owned).collect(),
+        secret: secret.to_vec(),
+        key_grace: m.key_grace_period.as_std(),
+        failure_domain: c.failure_domain.clone(),
+    }))
 }
 
 /// SIGINT and SIGTERM, registered before the node starts and forwarded to

@@ -64,6 +64,19 @@ pub enum Level {
     Error,
 }
 
+/// One cluster member as `system.cluster.members()` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterMember {
+    /// The member's node name (also its id).
+    pub name: String,
+    /// Its gossip address, `ip:port`.
+    pub addr: String,
+    /// `alive` for every member gossip currently lists.
+    pub state: String,
+    /// Whether this member is the calling node.
+    pub is_local: bool,
+}
+
 /// The engine services the Lua surface calls.
 pub trait Host {
     /// Makes the process in `slot` runnable (it was waiting).
@@ -128,4 +141,10 @@ pub trait Host {
     fn log(&self, level: Level, msg: &str, fields: &[(String, String)]);
     /// The PID of the process in `slot`.
     fn pid_of(&self, slot: u32) -> Option<String>;
+    /// The cluster as gossip sees it, this node included. `None` when the
+    /// cluster is not enabled: `system.cluster.*` then answers for a single
+    /// node. Defaulted so hosts without clustering need not implement it.
+    fn cluster_members(&self) -> Option<Vec<ClusterMember>> {
+        None
+    }
 }

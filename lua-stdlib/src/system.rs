@@ -1,12 +1,12 @@
-//! The `system` module. On a single node only `exit` and the node/cluster
-//! introspection answer; Raft and locks report that they are not available
-//! until the cluster is enabled.
+//! The `system` module. `exit` and the node/cluster introspection answer
+//! (from gossip when the cluster is enabled, for this node alone otherwise);
+//! Raft and locks report that they are not available yet.
 
 use std::rc::Rc;
 
 use mlua::{IntoLuaMulti, Lua, Table};
 
-use crate::Host;
+use crate::{ClusterMember, Host};
 
 const NO_RAFT: &str = "raft not available";
 
@@ -25,7 +25,14 @@ pub(crate) fn module(lua: &Lua, host: &Rc<dyn Host>, err_mt: &Table) -> mlua::Re
     let node = lua.create_table()?;
     let x = host.clone();
     node.set("id", lua.create_function(move |_, ()| Ok(x.node_id()))?)?;
-    node.set("addr", lua.create_function(|_, ()| Ok(""))?)?;
+    let x = host.clone();
+    node.set(
+        "addr",
+        lua.create_function(move |_, ()| {
+            let members = x.cluster_members().unwrap_or_default();
+            Ok(members.into_iter().find(|m| m.is_local).map(|m| m.addr).unwrap_or_default())
+        })?,
+    )?;
     node.set("role", lua.create_function(|_, ()| Ok("non-member"))?)?;
     t.set("node", node)?;
 
@@ -34,18 +41,28 @@ pub(crate) fn module(lua: &Lua, host: &Rc<dyn Host>, err_mt: &Table) -> mlua::Re
     cluster.set(
         "members",
         lua.create_function(move |lua, ()| {
-            let me = lua.create_table()?;
-            me.set("id", x.node_id())?;
-            me.set("name", x.node_id())?;
-            me.set("addr", "")?;
-            me.set("state", "alive")?;
-            me.set("role", "non-member")?;
-            me.set("failure_domain", "")?;
-            me.set("is_local", true)?;
-            lua.create_sequence_from([me])
+            let members = x.cluster_members().unwrap_or_else(|| {
+                vec![ClusterMember { name: x.node_id(), addr: String::new(), state: "alive".into(), is_local: true }]
+            });
+            let rows = members
+                .into_iter()
+                .map(|m| {
+                    let row = lua.create_table()?;
+                    row.set("id", m.name.as_str())?;
+                    row.set("name", m.name)?;
+                    row.set("addr", m.addr)?;
+                    row.set("state", m.state)?;
+                    row.set("role", "non-member")?;
+                    row.set("failure_domain", "")?;
+                    row.set("is_local", m.is_local)?;
+                    Ok(row)
+                })
+                .collect::<mlua::Result<Vec<_>>>()?;
+            lua.create_sequence_from(rows)
         })?,
     )?;
-    cluster.set("size", lua.create_function(|_, ()| Ok(1))?)?;
+    let x = host.clone();
+    cluster.set("size", lua.create_function(move |_, ()| Ok(x.cluster_members().map_or(1, |m| m.len())))?)?;
     cluster.set("leader", lua.create_function(|_, ()| Ok(""))?)?;
     t.set("cluster", cluster)?;
 

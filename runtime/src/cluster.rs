@@ -1,5 +1,6 @@
-//! Clustering. Only the pure cores live here so far; the tasks that own
-//! sockets and feed them arrive with the gossip transport.
+//! Clustering: the pure cores (membership, mesh) and the gossip service
+//! thread that owns the socket and drives the membership core.
 
+pub(crate) mod gossip;
 pub(crate) mod membership;
 pub(crate) mod mesh;

@@ -14,7 +14,7 @@
 //!   hook set from the watchdog thread (`scheduler/preempt.rs`).
 
 pub mod app;
-#[allow(dead_code)] // pure cores; the gossip task that uses them is not written yet
+#[allow(dead_code)] // the mesh core and key rotation are not wired yet
 mod cluster;
 mod fxhash;
 pub mod naming;
@@ -25,6 +25,7 @@ mod service;
 mod shared;
 
 pub use app::{App, AppError, Definition, RestartPolicy, Service};
+pub use cluster::gossip::{ClusterOptions, GossipError};
 pub use node::{ExitHandle, Node, NodeError, NodeOptions};
 pub use pid::{Pid, PidError};
 pub use scheduler::envelope::ExitResult;

@@ -1,9 +1,10 @@
 //! [`Node`]: builds the subsystems in order and stops them in reverse.
 //!
-//! Start: shared state → workers → preemption watchdog → services.
+//! Start: shared state → gossip (when clustered) → workers → preemption
+//! watchdog → services.
 //! Shutdown phases, each logged: (1) services get CANCEL and are terminated
-//! when the deadline passes; (2) workers kill what is left; (3) worker
-//! threads and the watchdog are joined.
+//! when the deadline passes; (2) gossip leaves the cluster; (3) workers kill
+//! what is left; (4) worker threads and the watchdog are joined.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -13,6 +14,7 @@ use crossbeam_channel::Receiver;
 use wippy_lua_stdlib::{HostError, Value};
 
 use crate::app::App;
+use crate::cluster::gossip::{ClusterOptions, Gossip, GossipError};
 use crate::pid::Pid;
 use crate::scheduler::envelope::{Envelope, ExitResult};
 use crate::scheduler::preempt::Watchdog;
@@ -32,6 +34,8 @@ pub struct NodeOptions {
     pub time_slice: Duration,
     /// How long services get to stop after CANCEL.
     pub shutdown_timeout: Duration,
+    /// Gossip membership; `None` runs a single node.
+    pub cluster: Option<ClusterOptions>,
 }
 
 impl Default for NodeOptions {
@@ -42,6 +46,7 @@ impl Default for NodeOptions {
             memory_limit: 1 << 30,
             time_slice: Duration::from_millis(5),
             shutdown_timeout: Duration::from_secs(10),
+            cluster: None,
         }
     }
 }
@@ -52,6 +57,9 @@ pub enum NodeError {
     /// A thread could not be created.
     #[error("could not start thread: {0}")]
     Thread(#[from] std::io::Error),
+    /// The gossip service could not start (socket, secret).
+    #[error("could not start gossip: {0}")]
+    Gossip(#[from] GossipError),
 }
 
 /// A running node.
@@ -60,6 +68,7 @@ pub struct Node {
     workers: Vec<std::thread::JoinHandle<()>>,
     watchdog: Option<Watchdog>,
     supervisor: Option<Supervisor>,
+    gossip: Option<Gossip>,
     opts: NodeOptions,
 }
 
@@ -77,6 +86,9 @@ impl Node {
             let mut hosts = shared.hosts.write().unwrap_or_else(|e| e.into_inner());
             hosts.extend(app.hosts);
         }
+        // Gossip first: a port that cannot be bound fails the start before
+        // any process runs, and processes never see a half-built view.
+        let gossip = opts.cluster.as_ref().map(|c| Gossip::start(c, shared.clone())).transpose()?;
         let mut workers = Vec::with_capacity(n);
         for idx in 0..n {
             let s = shared.clone();
@@ -91,7 +103,7 @@ impl Node {
         let watchdog = Watchdog::start(slots, opts.time_slice)?;
         let supervisor = Supervisor::start(shared.clone(), app.services)?;
         tracing::info!(node = %opts.node_id, workers = n, "node started");
-        Ok(Node { shared, workers, watchdog: Some(watchdog), supervisor: Some(supervisor), opts })
+        Ok(Node { shared, workers, watchdog: Some(watchdog), supervisor: Some(supervisor), gossip, opts })
     }
 
     /// This node's id.
@@ -187,6 +199,12 @@ impl Node {
     fn stop(&mut self, deadline: Duration) {
         if let Some(s) = self.supervisor.take() {
             s.stop(deadline);
+        }
+        // Leave while workers still run, so peers drop us before our
+        // processes vanish rather than suspecting us for a second or two.
+        if let Some(g) = self.gossip.take() {
+            tracing::info!("shutdown: leaving the cluster");
+            g.stop();
         }
         if !self.workers.is_empty() {
             tracing::info!(live = self.shared.live(), "shutdown: stopping workers");

@@ -30,6 +30,17 @@ pub(crate) struct WorkerHandle {
     pub live: AtomicUsize,
 }
 
+/// One member of the cluster as the gossip service last saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct MemberInfo {
+    /// The member's node name.
+    pub name: String,
+    /// Its gossip address, `ip:port`.
+    pub addr: String,
+    /// Whether this entry is this node.
+    pub is_local: bool,
+}
+
 /// Node-wide state.
 pub(crate) struct Shared {
     /// This node's id: the node part of every PID.
@@ -50,6 +61,9 @@ pub(crate) struct Shared {
     pub memory_limit: usize,
     /// Node start, the zero of `time.monotonic()`.
     pub epoch: Instant,
+    /// The cluster as gossip sees it, this node first. `None` on a single
+    /// node, so `system.cluster.*` keeps its single-node answers.
+    pub cluster: RwLock<Option<Vec<MemberInfo>>>,
     exit: Mutex<Option<i32>>,
     exit_cv: Condvar,
 }
@@ -67,6 +81,7 @@ impl Shared {
             stopping: AtomicBool::new(false),
             memory_limit,
             epoch: Instant::now(),
+            cluster: RwLock::new(None),
             exit: Mutex::new(None),
             exit_cv: Condvar::new(),
         }

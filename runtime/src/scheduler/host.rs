@@ -234,6 +234,21 @@ impl Host for WorkerHost {
         self.0.shared.node_id.clone()
     }
 
+    fn cluster_members(&self) -> Option<Vec<wippy_lua_stdlib::ClusterMember>> {
+        let view = self.0.shared.cluster.read().unwrap_or_else(|e| e.into_inner());
+        view.as_ref().map(|members| {
+            members
+                .iter()
+                .map(|m| wippy_lua_stdlib::ClusterMember {
+                    name: m.name.clone(),
+                    addr: m.addr.clone(),
+                    state: "alive".to_owned(),
+                    is_local: m.is_local,
+                })
+                .collect()
+        })
+    }
+
     fn print(&self, line: &[u8]) {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
