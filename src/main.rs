@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use wippy_config::{Config, LogEncoding};
-use wippy_runtime::{App, ClusterOptions, Node, NodeOptions};
+use wippy_runtime::{AdminOptions, App, ClusterOptions, Node, NodeOptions};
 
 /// Lua allocates and frees small blocks at a high rate (messages, records,
 /// coroutine stacks); mimalloc serves that pattern markedly faster than the
@@ -109,6 +109,10 @@ fn run(target: Option<PathBuf>, config: Option<PathBuf>, sets: Vec<String>) -> R
         time_slice: cfg.scheduler.time_slice.as_std(),
         shutdown_timeout: cfg.scheduler.shutdown_timeout.as_std(),
         cluster: cluster_options(&cfg)?,
+        admin: cfg
+            .admin
+            .enabled
+            .then(|| AdminOptions { address: cfg.admin.address.clone(), token: cfg.admin.token.clone() }),
     };
     let node = Node::start(opts, app).context("starting the node")?;
     signals.forward_to(node.exit_handle())?;

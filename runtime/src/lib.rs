@@ -13,6 +13,7 @@
 //! - A process that runs past its time slice is preempted by a one-shot
 //!   hook set from the watchdog thread (`scheduler/preempt.rs`).
 
+mod admin;
 pub mod app;
 #[allow(dead_code)] // the mesh core and key rotation are not wired yet
 mod cluster;
@@ -24,6 +25,7 @@ mod scheduler;
 mod service;
 mod shared;
 
+pub use admin::{AdminError, AdminOptions};
 pub use app::{App, AppError, Definition, RestartPolicy, Service};
 pub use cluster::gossip::{ClusterOptions, GossipError};
 pub use node::{ExitHandle, Node, NodeError, NodeOptions};

@@ -13,6 +13,7 @@ use std::time::Duration;
 use crossbeam_channel::Receiver;
 use wippy_lua_stdlib::{HostError, Value};
 
+use crate::admin::{AdminError, AdminOptions, AdminServer};
 use crate::app::App;
 use crate::cluster::gossip::{ClusterOptions, Gossip, GossipError};
 use crate::pid::Pid;
@@ -36,6 +37,8 @@ pub struct NodeOptions {
     pub shutdown_timeout: Duration,
     /// Gossip membership; `None` runs a single node.
     pub cluster: Option<ClusterOptions>,
+    /// The admin HTTP listener; `None` runs without one.
+    pub admin: Option<AdminOptions>,
 }
 
 impl Default for NodeOptions {
@@ -47,6 +50,7 @@ impl Default for NodeOptions {
             time_slice: Duration::from_millis(5),
             shutdown_timeout: Duration::from_secs(10),
             cluster: None,
+            admin: None,
         }
     }
 }
@@ -60,6 +64,9 @@ pub enum NodeError {
     /// The gossip service could not start (socket, secret).
     #[error("could not start gossip: {0}")]
     Gossip(#[from] GossipError),
+    /// The admin listener could not start (its address is taken).
+    #[error(transparent)]
+    Admin(#[from] AdminError),
 }
 
 /// A running node.
@@ -69,6 +76,7 @@ pub struct Node {
     watchdog: Option<Watchdog>,
     supervisor: Option<Supervisor>,
     gossip: Option<Gossip>,
+    admin: Option<AdminServer>,
     opts: NodeOptions,
 }
 
@@ -89,6 +97,9 @@ impl Node {
         // Gossip first: a port that cannot be bound fails the start before
         // any process runs, and processes never see a half-built view.
         let gossip = opts.cluster.as_ref().map(|c| Gossip::start(c, shared.clone())).transpose()?;
+        // Bound before workers for the same reason: a taken admin port is a
+        // configuration error to report, not something to run without.
+        let admin = opts.admin.as_ref().map(|a| AdminServer::start(a, shared.clone())).transpose()?;
         let mut workers = Vec::with_capacity(n);
         for idx in 0..n {
             let s = shared.clone();
@@ -102,8 +113,9 @@ impl Node {
         let slots = shared.workers.iter().map(|w| w.preempt.clone()).collect();
         let watchdog = Watchdog::start(slots, opts.time_slice)?;
         let supervisor = Supervisor::start(shared.clone(), app.services)?;
+        shared.ready.store(true, Ordering::SeqCst);
         tracing::info!(node = %opts.node_id, workers = n, "node started");
-        Ok(Node { shared, workers, watchdog: Some(watchdog), supervisor: Some(supervisor), gossip, opts })
+        Ok(Node { shared, workers, watchdog: Some(watchdog), supervisor: Some(supervisor), gossip, admin, opts })
     }
 
     /// This node's id.
@@ -197,6 +209,12 @@ impl Node {
     /// The shutdown phases: services (CANCEL, then terminate after
     /// `deadline`), then workers (they kill what is left), then the watchdog.
     fn stop(&mut self, deadline: Duration) {
+        self.shared.ready.store(false, Ordering::SeqCst);
+        // First, so probes and scrapes never see a half-stopped node.
+        if let Some(a) = self.admin.take() {
+            tracing::info!("shutdown: stopping the admin server");
+            a.stop();
+        }
         if let Some(s) = self.supervisor.take() {
             s.stop(deadline);
         }

@@ -64,6 +64,14 @@ pub(crate) struct Shared {
     /// The cluster as gossip sees it, this node first. `None` on a single
     /// node, so `system.cluster.*` keeps its single-node answers.
     pub cluster: RwLock<Option<Vec<MemberInfo>>>,
+    /// Set once every subsystem has started; `/readyz` answers from it.
+    pub ready: AtomicBool,
+    /// True while the gossip thread runs, so `/livez` can fail a clustered
+    /// node whose membership has silently died.
+    pub gossip_running: Arc<AtomicBool>,
+    /// Gossip datagrams dropped because they did not open (wrong key,
+    /// garbage); counted by the gossip thread, read by `/metrics`.
+    pub gossip_rejected: Arc<AtomicU64>,
     exit: Mutex<Option<i32>>,
     exit_cv: Condvar,
 }
@@ -82,6 +90,9 @@ impl Shared {
             memory_limit,
             epoch: Instant::now(),
             cluster: RwLock::new(None),
+            ready: AtomicBool::new(false),
+            gossip_running: Arc::default(),
+            gossip_rejected: Arc::default(),
             exit: Mutex::new(None),
             exit_cv: Condvar::new(),
         }

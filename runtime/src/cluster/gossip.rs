@@ -138,7 +138,8 @@ impl Gossip {
             NonZeroU32::new(u32::try_from(opts.join.len() + 1).unwrap_or(u32::MAX).max(3)).unwrap_or(NonZeroU32::MIN);
         let membership = Membership::new(identity.clone(), lan_config(cluster_size), rand::random());
         let stop = Arc::new(AtomicBool::new(false));
-        let rejected = Arc::new(AtomicU64::new(0));
+        let rejected = shared.gossip_rejected.clone();
+        let running = shared.gossip_running.clone();
         let service = Service {
             socket,
             keyring,
@@ -157,7 +158,11 @@ impl Gossip {
         tracing::info!(addr = %identity.addr, name = %identity.name, seeds = opts.join.len(), "gossip started");
         let thread = std::thread::Builder::new()
             .name("wippy-gossip".into())
-            .spawn(move || service.run())
+            .spawn(move || {
+                // Cleared on any exit, panics included, so `/livez` notices.
+                let _running = RunningFlag::set(running);
+                service.run();
+            })
             .map_err(GossipError::Thread)?;
         Ok(Gossip { stop, thread: Some(thread), rejected })
     }
@@ -179,6 +184,22 @@ impl Drop for Gossip {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// Holds `Shared::gossip_running` true for as long as it lives.
+struct RunningFlag(Arc<AtomicBool>);
+
+impl RunningFlag {
+    fn set(flag: Arc<AtomicBool>) -> RunningFlag {
+        flag.store(true, Ordering::SeqCst);
+        RunningFlag(flag)
+    }
+}
+
+impl Drop for RunningFlag {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
     }
 }
 

@@ -1,0 +1,255 @@
+//! The admin HTTP listener: `/livez`, `/readyz` and `/metrics`.
+//!
+//! It lives in the runtime rather than the binary because everything it
+//! reports (live processes, the gossip view, dropped datagrams) sits in
+//! [`Shared`], which is crate-private; and because [`crate::Node`] orders its
+//! start (bound before any worker runs, so a taken port fails start-up) and
+//! its stop (first, before services and workers go away).
+//!
+//! The server runs on its own thread with a current-thread tokio runtime:
+//! a handful of health probes and scrapes a minute need no more, and it
+//! keeps the Lua workers free of any async machinery.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use thiserror::Error;
+
+use crate::shared::Shared;
+
+/// The content type of `/metrics`: prometheus-client writes OpenMetrics text.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// How long open connections get to finish once shutdown begins; a client
+/// holding a connection open must not hold up the node's exit.
+const DRAIN: Duration = Duration::from_secs(2);
+
+/// Where and how the admin server listens (`admin.*`).
+#[derive(Clone)]
+pub struct AdminOptions {
+    /// `ip:port` (or `host:port`); port 0 lets the OS pick one.
+    pub address: String,
+    /// When set, every route but `/livez` needs `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for AdminOptions {
+    /// Never prints the token: options end up in debug logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminOptions")
+            .field("address", &self.address)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// Why the admin server could not start.
+#[derive(Debug, Error)]
+pub enum AdminError {
+    /// The listen address could not be bound; names the config key so the
+    /// operator knows what to change.
+    #[error("admin.address {address}: cannot listen: {source}")]
+    Bind {
+        /// The configured address.
+        address: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The runtime or the server thread could not be created.
+    #[error("could not start the admin server: {0}")]
+    Start(std::io::Error),
+}
+
+/// A running admin server; [`AdminServer::stop`] ends it and joins its thread.
+pub(crate) struct AdminServer {
+    stop: Option<tokio::sync::watch::Sender<bool>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What the handlers share.
+struct AppState {
+    shared: Arc<Shared>,
+    token: Option<String>,
+    metrics: Metrics,
+}
+
+/// The registered metrics; values are copied in from [`Shared`] at each
+/// scrape, so the hot paths never touch them.
+struct Metrics {
+    registry: Registry,
+    processes: Gauge,
+    members: Family<Vec<(String, String)>, Gauge>,
+    dropped: Counter,
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let processes = Gauge::default();
+        let members = Family::<Vec<(String, String)>, Gauge>::default();
+        let dropped = Counter::default();
+        registry.register("wippy_processes", "Live processes on this node", processes.clone());
+        registry.register("gossip_members", "Cluster members this node sees, itself included", members.clone());
+        registry.register("gossip_packets_dropped", "Gossip datagrams that failed to open", dropped.clone());
+        Metrics { registry, processes, members, dropped }
+    }
+
+    /// Copies the current values in and renders the registry.
+    fn render(&self, shared: &Shared) -> Result<String, std::fmt::Error> {
+        self.processes.set(i64::try_from(shared.live()).unwrap_or(i64::MAX));
+        let alive = shared.cluster.read().unwrap_or_else(|e| e.into_inner()).as_ref().map_or(0, Vec::len);
+        self.members
+            .get_or_create(&vec![("state".to_owned(), "alive".to_owned())])
+            .set(i64::try_from(alive).unwrap_or(i64::MAX));
+        // The gossip thread owns the true count; the counter mirrors it.
+        self.dropped.inner().store(shared.gossip_rejected.load(Ordering::Relaxed), Ordering::Relaxed);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+impl AdminServer {
+    /// Binds `opts.address` now (so a taken port fails the node's start) and
+    /// serves on a new thread.
+    pub(crate) fn start(opts: &AdminOptions, shared: Arc<Shared>) -> Result<AdminServer, AdminError> {
+        let bind_err = |source| AdminError::Bind { address: opts.address.clone(), source };
+        let listener = std::net::TcpListener::bind(opts.address.as_str()).map_err(bind_err)?;
+        let bound = listener.local_addr().map_err(bind_err)?;
+        listener.set_nonblocking(true).map_err(bind_err)?;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(AdminError::Start)?;
+        let state = Arc::new(AppState { shared, token: opts.token.clone(), metrics: Metrics::new() });
+        let router = Router::new()
+            .route("/livez", get(livez))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics))
+            .with_state(state);
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let drain_rx = stop_rx.clone();
+        let thread = std::thread::Builder::new()
+            .name("wippy-admin".into())
+            .spawn(move || serve(rt, listener, router, bound, stop_rx, drain_rx))
+            .map_err(AdminError::Start)?;
+        tracing::info!(addr = %bound, "admin listening");
+        Ok(AdminServer { stop: Some(stop), thread: Some(thread) })
+    }
+
+    /// Stops accepting, gives open requests [`DRAIN`] to finish and joins.
+    pub(crate) fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(true);
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for AdminServer {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// The server thread's body.
+fn serve(
+    rt: tokio::runtime::Runtime,
+    listener: std::net::TcpListener,
+    router: Router,
+    bound: SocketAddr,
+    mut stop_rx: tokio::sync::watch::Receiver<bool>,
+    mut drain_rx: tokio::sync::watch::Receiver<bool>,
+) {
+    rt.block_on(async move {
+        let listener = match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(addr = %bound, error = %e, "admin server could not start");
+                return;
+            }
+        };
+        let graceful = async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+        };
+        let deadline = async move {
+            let _ = drain_rx.wait_for(|s| *s).await;
+            tokio::time::sleep(DRAIN).await;
+        };
+        let server = axum::serve(listener, router).with_graceful_shutdown(graceful);
+        tokio::select! {
+            r = server => if let Err(e) = r {
+                tracing::error!(addr = %bound, error = %e, "admin server failed");
+            },
+            () = deadline => tracing::debug!("admin server: drain deadline passed"),
+        }
+    });
+}
+
+/// Whether `headers` carry the configured bearer token (always, when none is set).
+fn authorized(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(token) = &state.token else { return true };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Compare every byte, so the time taken does not reveal the matching prefix.
+    given.len() == token.len() && given.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+fn unauthorized() -> Response {
+    (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], "unauthorized\n").into_response()
+}
+
+/// Liveness: the process answers. A clustered node whose gossip thread has
+/// stopped is no longer a member and should be restarted, so it fails.
+/// Never needs the token: orchestrators probe it without credentials.
+async fn livez(State(state): State<Arc<AppState>>) -> Response {
+    let clustered = state.shared.cluster.read().unwrap_or_else(|e| e.into_inner()).is_some();
+    if clustered && !state.shared.gossip_running.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "gossip stopped\n").into_response();
+    }
+    (StatusCode::OK, "ok").into_response()
+}
+
+/// Readiness: the node has started all its subsystems and is not stopping.
+async fn readyz(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if !authorized(&state, &headers) {
+        return unauthorized();
+    }
+    if state.shared.ready.load(Ordering::SeqCst) && !state.shared.stopping.load(Ordering::SeqCst) {
+        (StatusCode::OK, "ok").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    }
+}
+
+/// Prometheus scrape in OpenMetrics text.
+async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if !authorized(&state, &headers) {
+        return unauthorized();
+    }
+    match state.metrics.render(&state.shared) {
+        Ok(body) => (StatusCode::OK, [(header::CONTENT_TYPE, OPENMETRICS)], body).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "admin: could not encode metrics");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
