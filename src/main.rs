@@ -176,6 +176,10 @@ fn cluster_options(cfg: &Config) -> Result<Option<ClusterOptions>> {
         secret: secret.to_vec(),
         key_grace: m.key_grace_period.as_std(),
         failure_domain: c.failure_domain.clone(),
+        probe_interval: m.probe_interval.as_std(),
+        probe_timeout: m.probe_timeout.as_std(),
+        suspicion_mult: m.suspicion_mult,
+        gossip_interval: m.gossip_interval.as_std(),
     }))
 }
 

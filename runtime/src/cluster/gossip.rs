@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-use super::membership::driver::{Effects, Membership, MembershipEvent, Timer, lan_config};
+use super::membership::driver::{Effects, Membership, MembershipEvent, Timer, config_from};
 use super::membership::identity::NodeIdentity;
 use super::membership::keyring::{Keyring, KeyringError};
 use super::membership::seal::NONCE_LEN;
@@ -64,6 +64,16 @@ pub struct ClusterOptions {
     pub key_grace: Duration,
     /// Failure domain advertised in the identity.
     pub failure_domain: String,
+    /// Period between failure-detection probes (`cluster.membership.probe_interval`).
+    pub probe_interval: Duration,
+    /// How long to wait for a direct probe ack before probing indirectly
+    /// (`cluster.membership.probe_timeout`).
+    pub probe_timeout: Duration,
+    /// A suspected member is declared down after `suspicion_mult × probe_interval`
+    /// (`cluster.membership.suspicion_mult`).
+    pub suspicion_mult: u32,
+    /// Period between gossip rounds (`cluster.membership.gossip_interval`).
+    pub gossip_interval: Duration,
 }
 
 impl std::fmt::Debug for ClusterOptions {
@@ -75,6 +85,10 @@ impl std::fmt::Debug for ClusterOptions {
             .field("join", &self.join)
             .field("secret", &"<redacted>")
             .field("failure_domain", &self.failure_domain)
+            .field("probe_interval", &self.probe_interval)
+            .field("probe_timeout", &self.probe_timeout)
+            .field("suspicion_mult", &self.suspicion_mult)
+            .field("gossip_interval", &self.gossip_interval)
             .finish()
     }
 }
@@ -136,7 +150,14 @@ impl Gossip {
         };
         let cluster_size =
             NonZeroU32::new(u32::try_from(opts.join.len() + 1).unwrap_or(u32::MAX).max(3)).unwrap_or(NonZeroU32::MIN);
-        let membership = Membership::new(identity.clone(), lan_config(cluster_size), rand::random());
+        let config = config_from(
+            opts.probe_interval,
+            opts.probe_timeout,
+            opts.suspicion_mult,
+            opts.gossip_interval,
+            cluster_size,
+        );
+        let membership = Membership::new(identity.clone(), config, rand::random());
         let stop = Arc::new(AtomicBool::new(false));
         let rejected = shared.gossip_rejected.clone();
         let running = shared.gossip_running.clone();

@@ -30,43 +30,52 @@ pub(crate) type Timer = foca::Timer<NodeIdentity>;
 /// envelope, so a sealed gossip packet never fragments.
 pub(crate) const MAX_PLAINTEXT: usize = 1400 - seal::OVERHEAD;
 
-const PROBE_PERIOD: Duration = Duration::from_millis(300);
-const PROBE_RTT: Duration = Duration::from_millis(100);
-const SUSPECT_TO_DOWN: Duration = Duration::from_millis(900);
-const GOSSIP_EVERY: Duration = Duration::from_millis(100);
+/// How many members each periodic gossip round goes to.
 const GOSSIP_FANOUT: NonZeroUsize = NonZeroUsize::new(3).unwrap();
 
-/// SWIM parameters tuned for nodes on one LAN.
+/// SWIM parameters from `cluster.membership.*`.
 ///
 /// foca's `new_lan` copies memberlist and takes 5–9 s to declare a dead
-/// node down; we want a failed node's names and locks released in well under
-/// two seconds. Detection is roughly: time until some survivor probes the
-/// dead node (under one probe period once every node is probing) + one
-/// probe period (direct probe, then indirect probes through other members
-/// for what is left after the RTT) + the suspicion window. With 300 ms +
-/// 300 ms + 900 ms that is ≈ 1.5 s, which is what the measurements in
-/// `shared/research/crates.md` §1 show for 5 and 20 nodes.
+/// node down; the config defaults (probe 300 ms, probe timeout 100 ms,
+/// suspicion ×3, gossip every 100 ms) are tuned so a failed node's names and
+/// locks are released in well under two seconds. Detection is roughly: time
+/// until some survivor probes the dead node (under one probe period once
+/// every node is probing) + one probe period (direct probe, then indirect
+/// probes through other members for what is left after the RTT) + the
+/// suspicion window. With the defaults that is 300 ms + 300 ms + 900 ms ≈
+/// 1.5 s, which is what the measurements in `shared/research/crates.md` §1
+/// show for 5 and 20 nodes.
 ///
-/// - `probe_rtt` 100 ms is far above a LAN round trip yet leaves 200 ms of
-///   the period for indirect probes, so one lost datagram does not make a
-///   node suspect.
-/// - `suspect_to_down_after` 900 ms is three probe periods: a falsely
-///   suspected node is probed (and refutes) at least twice before it is
-///   declared down. It is not scaled with the cluster size as in
-///   memberlist; at 20 nodes the measured detection was still ≈ 1.5 s.
-/// - Periodic gossip to 3 members every 100 ms spreads a Down or Up to the
-///   whole cluster in a few hundred milliseconds instead of waiting for it
-///   to ride on probes.
+/// - `probe_period` = `probe_interval`.
+/// - `probe_rtt` = `probe_timeout`: the default 100 ms is far above a LAN
+///   round trip yet leaves 200 ms of the period for indirect probes, so one
+///   lost datagram does not make a node suspect.
+/// - `suspect_to_down_after` = `suspicion_mult × probe_interval`: a falsely
+///   suspected node is probed (and refutes) at least `suspicion_mult - 1`
+///   times before it is declared down. It is not scaled with the cluster
+///   size as in memberlist; at 20 nodes the measured detection with the
+///   defaults was still ≈ 1.5 s.
+/// - Periodic gossip to 3 members every `gossip_interval` spreads a Down or
+///   Up to the whole cluster in a few rounds instead of waiting for it to
+///   ride on probes.
 ///
 /// `cluster_size` still sizes `max_transmissions` (how often an update is
 /// repeated) as `new_lan` does. Probe period and RTT cannot be changed on a
-/// running instance, so this is decided once at startup.
-pub(crate) fn lan_config(cluster_size: NonZeroU32) -> Config {
+/// running instance, so this is decided once at startup. The values are
+/// validated by the config crate (`probe_timeout < probe_interval`, all
+/// positive, `suspicion_mult ≥ 1`); a zero multiplier is still treated as 1.
+pub(crate) fn config_from(
+    probe_interval: Duration,
+    probe_timeout: Duration,
+    suspicion_mult: u32,
+    gossip_interval: Duration,
+    cluster_size: NonZeroU32,
+) -> Config {
     let mut config = Config::new_lan(cluster_size);
-    config.probe_period = PROBE_PERIOD;
-    config.probe_rtt = PROBE_RTT;
-    config.suspect_to_down_after = SUSPECT_TO_DOWN;
-    config.periodic_gossip = Some(PeriodicParams { frequency: GOSSIP_EVERY, num_members: GOSSIP_FANOUT });
+    config.probe_period = probe_interval;
+    config.probe_rtt = probe_timeout;
+    config.suspect_to_down_after = probe_interval.checked_mul(suspicion_mult.max(1)).unwrap_or(Duration::MAX);
+    config.periodic_gossip = Some(PeriodicParams { frequency: gossip_interval, num_members: GOSSIP_FANOUT });
     config.max_packet_size = NonZeroUsize::new(MAX_PLAINTEXT).expect("seal overhead is smaller than a datagram");
     config
 }

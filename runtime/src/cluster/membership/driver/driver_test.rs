@@ -9,6 +9,19 @@ use std::time::{Duration, Instant};
 
 use super::*;
 
+/// The foca config a node gets from the default `cluster.membership.*`
+/// settings, exactly as the gossip service builds it.
+fn lan_config(cluster_size: NonZeroU32) -> Config {
+    let m = wippy_config::MembershipConfig::default();
+    config_from(
+        m.probe_interval.as_std(),
+        m.probe_timeout.as_std(),
+        m.suspicion_mult,
+        m.gossip_interval.as_std(),
+        cluster_size,
+    )
+}
+
 /// One-way delay of every simulated datagram.
 const LATENCY: Duration = Duration::from_millis(1);
 
@@ -202,7 +215,7 @@ fn dead_node_is_declared_down_by_both_survivors() {
     let took = detected - killed_at;
     // Tuned for ≈ 1.5 s; well under the bound, but not instantaneous either.
     assert!(took < Duration::from_secs(3), "detection took {took:?}");
-    assert!(took >= SUSPECT_TO_DOWN, "down before suspicion ran: {took:?}");
+    assert!(took >= lan_config(NonZeroU32::MIN).suspect_to_down_after, "down before suspicion ran: {took:?}");
 
     // Keep running: survivors must stay stable with each other.
     sim.run_until(killed_at + Duration::from_secs(10));
@@ -246,7 +259,7 @@ fn timers_come_back_as_deadlines_from_the_given_now() {
 }
 
 #[test]
-fn lan_config_is_the_tuned_one() {
+fn default_config_is_the_tuned_lan_one() {
     let config = lan_config(NonZeroU32::new(5).unwrap());
     assert_eq!(config.probe_period, Duration::from_millis(300));
     assert_eq!(config.probe_rtt, Duration::from_millis(100));
@@ -255,4 +268,27 @@ fn lan_config_is_the_tuned_one() {
     assert_eq!(gossip.frequency, Duration::from_millis(100));
     assert_eq!(gossip.num_members.get(), 3);
     assert_eq!(config.max_packet_size.get() + seal::OVERHEAD, 1400);
+}
+
+#[test]
+fn config_from_maps_the_membership_settings() {
+    let size = NonZeroU32::new(7).unwrap();
+    let config = config_from(Duration::from_secs(2), Duration::from_millis(500), 4, Duration::from_millis(250), size);
+    assert_eq!(config.probe_period, Duration::from_secs(2));
+    assert_eq!(config.probe_rtt, Duration::from_millis(500));
+    // suspect -> down = suspicion_mult x probe_interval.
+    assert_eq!(config.suspect_to_down_after, Duration::from_secs(8));
+    let gossip = config.periodic_gossip.unwrap();
+    assert_eq!(gossip.frequency, Duration::from_millis(250));
+    assert_eq!(gossip.num_members.get(), 3);
+    assert_eq!(config.max_transmissions, Config::new_lan(size).max_transmissions);
+    assert_eq!(config.max_packet_size.get() + seal::OVERHEAD, 1400);
+
+    // A zero multiplier (refused by config validation) still leaves a window.
+    let zero = config_from(Duration::from_millis(300), Duration::from_millis(100), 0, Duration::from_millis(100), size);
+    assert_eq!(zero.suspect_to_down_after, Duration::from_millis(300));
+    // An absurd multiplier saturates instead of panicking.
+    let huge =
+        config_from(Duration::from_secs(u64::MAX / 2), Duration::from_secs(1), u32::MAX, Duration::from_secs(1), size);
+    assert_eq!(huge.suspect_to_down_after, Duration::MAX);
 }
