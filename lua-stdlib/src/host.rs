@@ -139,8 +139,6 @@ pub trait Host {
     fn print(&self, line: &[u8]);
     /// Writes a structured log line tagged with the running process.
     fn log(&self, level: Level, msg: &str, fields: &[(String, String)]);
-    /// The PID of the process in `slot`.
-    fn pid_of(&self, slot: u32) -> Option<String>;
     /// The cluster as gossip sees it, this node included. `None` when the
     /// cluster is not enabled: `system.cluster.*` then answers for a single
     /// node. Defaulted so hosts without clustering need not implement it.

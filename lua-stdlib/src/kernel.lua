@@ -813,7 +813,6 @@ local time = {
 ---------------------------------------------------------------------------
 local K = {}
 
-K.start = start
 K.PROCS = PROCS
 K.COS = COS
 K.CUR = CUR
@@ -897,11 +896,6 @@ K.KINDS = KINDS
 K.copy = copy
 K.modules = { process = process, channel = channel, time = time }
 K.set_env_mt = function(mt) ENV_MT = mt end
-K.count = function()
-  local n = 0
-  for _ in pairs(PROCS) do n = n + 1 end
-  return n
-end
 
 -- Coroutines created by user code. A kernel yield (BLOCK/KILL) or a
 -- preemption inside a nested coroutine must reach the scheduler, not the

@@ -35,8 +35,6 @@ const SANDBOX: &str = include_str!("sandbox.lua");
 /// Handles to the kernel entry points the worker loop calls.
 #[derive(Clone)]
 pub struct Kernel {
-    /// `start(slot, pid, id, method, parent, args) -> thread`.
-    pub start: Function,
     /// `spawn_order(slot, pid, id, args) -> thread | nil, err`.
     pub spawn_order: Function,
     /// The kernel's slot → record table; Rust clears a slot when it is done with it.
@@ -55,8 +53,6 @@ pub struct Kernel {
     pub event: Function,
     /// `timer(id)`.
     pub timer: Function,
-    /// `count() -> n`: live process records (diagnostics and tests).
-    pub count: Function,
     /// `CUR`: the engine writes the running slot into `CUR[1]` before each resume.
     pub cur: Table,
     /// The error metatable, for [`Value::to_lua`].
@@ -112,7 +108,6 @@ pub fn install(lua: &Lua, host: Rc<dyn Host>, fast: Vec<(&'static str, Function)
     // What every process environment falls back to, for embedders and tests.
     lua.set_named_registry_value("wippy.std", std)?;
     Ok(Kernel {
-        start: k.get("start")?,
         spawn_order: k.get("spawn_order")?,
         procs: k.get("PROCS")?,
         cos: k.get("COS")?,
@@ -123,7 +118,6 @@ pub fn install(lua: &Lua, host: Rc<dyn Host>, fast: Vec<(&'static str, Function)
         deliver: k.get("deliver")?,
         event: k.get("event")?,
         timer: k.get("timer")?,
-        count: k.get("count")?,
         err_mt,
     })
 }

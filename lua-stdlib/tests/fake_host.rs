@@ -82,9 +82,6 @@ impl Host for FakeHost {
         self.printed.borrow_mut().push(String::from_utf8_lossy(line).into_owned());
     }
     fn log(&self, _level: Level, _msg: &str, _fields: &[(String, String)]) {}
-    fn pid_of(&self, _slot: u32) -> Option<String> {
-        None
-    }
 }
 
 /// A state with the kernel installed, and a function that evaluates code in

@@ -4,3 +4,6 @@
 pub(crate) mod gossip;
 pub(crate) mod membership;
 pub(crate) mod mesh;
+
+#[cfg(test)]
+pub(crate) mod testing;

@@ -18,16 +18,8 @@ impl WorkerHost {
         self.0.procs.borrow().get(slot).map(|p| p.pid.clone()).ok_or_else(|| HostError::invalid("no such process"))
     }
 
-    fn resolve(&self, dest: &str) -> HostResult<(Pid, String)> {
-        self.0.resolve(dest)
-    }
-
-    fn is_here(&self, pid: &Pid) -> bool {
-        self.0.is_here(pid)
-    }
-
     fn relate(&self, slot: u32, dest: &str, link: bool, on: bool) -> HostResult<()> {
-        let (pid, s) = self.resolve(dest)?;
+        let (pid, s) = self.0.resolve(dest)?;
         let me = self.pid_of_slot(slot)?;
         if s == me {
             return Err(HostError::invalid(if link { "cannot link to self" } else { "cannot monitor self" }));
@@ -43,7 +35,7 @@ impl WorkerHost {
                 list.remove(&s);
             }
         }
-        if self.is_here(&pid) {
+        if self.0.is_here(&pid) {
             self.0.route(Envelope::Watch { to: pid.counter, to_pid: s, from: me, link, on });
         } else if on {
             // Remote nodes arrive with the cluster; until then the PID is unreachable.
@@ -135,9 +127,9 @@ impl Host for WorkerHost {
     }
 
     fn cancel(&self, slot: u32, dest: &str, reason: &str) -> HostResult<()> {
-        let (pid, _) = self.resolve(dest)?;
+        let (pid, _) = self.0.resolve(dest)?;
         let from = self.pid_of_slot(slot)?;
-        if self.is_here(&pid) {
+        if self.0.is_here(&pid) {
             self.0.route(Envelope::Event {
                 to: pid.counter,
                 kind: EventKind::Cancel,
@@ -150,8 +142,8 @@ impl Host for WorkerHost {
     }
 
     fn terminate(&self, _slot: u32, dest: &str) -> HostResult<()> {
-        let (pid, _) = self.resolve(dest)?;
-        if self.is_here(&pid) {
+        let (pid, _) = self.0.resolve(dest)?;
+        if self.0.is_here(&pid) {
             self.0.route(Envelope::Kill { to: pid.counter, reason: "terminated".into() });
         }
         Ok(())
@@ -185,7 +177,7 @@ impl Host for WorkerHost {
             if let Some(p) = self.0.procs.borrow_mut().get_mut(slot) {
                 p.has_names = true;
             }
-        } else if self.is_here(&target) {
+        } else if self.0.is_here(&target) {
             // The owner's worker marks the process as named, or drops the
             // name if the process has exited already.
             self.0.route(Envelope::CheckName { to: target.counter, to_pid: s, name: name.to_string() });
@@ -266,9 +258,5 @@ impl Host for WorkerHost {
             Level::Warn => tracing::warn!(target: "lua", pid = %pid, fields = %fields, "{msg}"),
             Level::Error => tracing::error!(target: "lua", pid = %pid, fields = %fields, "{msg}"),
         }
-    }
-
-    fn pid_of(&self, slot: u32) -> Option<String> {
-        self.0.procs.borrow().get(slot).map(|p| p.pid.clone())
     }
 }

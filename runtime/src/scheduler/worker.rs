@@ -79,22 +79,11 @@ impl Core {
     }
 }
 
-/// Pins a function in the registry and returns its raw reference.
-fn registry_ref_fn(lua: &Lua, f: mlua::Function) -> mlua::Result<std::ffi::c_int> {
+/// Pins a kernel table or function in the registry and returns its raw
+/// reference, so the hot path can push it without mlua.
+fn registry_ref(lua: &Lua, t: impl mlua::IntoLua) -> mlua::Result<std::ffi::c_int> {
     let mut r = ffi::LUA_NOREF;
-    // SAFETY: exec_raw leaves the function on the stack; luaL_ref pops it.
-    unsafe {
-        lua.exec_raw::<()>(f, |state| {
-            r = ffi::luaL_ref(state, ffi::LUA_REGISTRYINDEX);
-        })?;
-    }
-    Ok(r)
-}
-
-/// Pins a table in the registry and returns its raw reference.
-fn registry_ref(lua: &Lua, t: mlua::Table) -> mlua::Result<std::ffi::c_int> {
-    let mut r = ffi::LUA_NOREF;
-    // SAFETY: exec_raw leaves the table on the stack; luaL_ref pops it.
+    // SAFETY: exec_raw leaves the value on the stack; luaL_ref pops it.
     unsafe {
         lua.exec_raw::<()>(t, |state| {
             r = ffi::luaL_ref(state, ffi::LUA_REGISTRYINDEX);
@@ -148,9 +137,9 @@ pub(crate) fn run_worker(idx: usize, shared: Arc<Shared>) -> Result<(), mlua::Er
     core.procs_ref.set(registry_ref(&lua, kernel.procs.clone())?);
     core.cos_ref.set(registry_ref(&lua, kernel.cos.clone())?);
     core.err_mt_ref.set(registry_ref(&lua, kernel.err_mt.clone())?);
-    core.deliver_ref.set(registry_ref_fn(&lua, kernel.deliver.clone())?);
-    core.fail_ref.set(registry_ref_fn(&lua, kernel.fail.clone())?);
-    core.done_ref.set(registry_ref_fn(&lua, kernel.done.clone())?);
+    core.deliver_ref.set(registry_ref(&lua, kernel.deliver.clone())?);
+    core.fail_ref.set(registry_ref(&lua, kernel.fail.clone())?);
+    core.done_ref.set(registry_ref(&lua, kernel.done.clone())?);
     let _ = core.kernel.set(kernel);
     core.run_loop();
     Ok(())

@@ -345,7 +345,7 @@ mod tests {
 
         let mut rng = Bytes::new(99);
         for len in 0..200 {
-            let mut garbage = rng.fill(len);
+            let mut garbage = rng.bytes(len);
             if len >= 2 {
                 garbage[0] = seal::VERSION;
                 garbage[1] = 1;

@@ -149,32 +149,7 @@ impl Sealer {
 pub(super) mod tests {
     use super::*;
 
-    /// SplitMix64: a few lines, deterministic, good enough to make garbage.
-    pub(crate) struct Bytes(u64);
-
-    impl Bytes {
-        pub(crate) fn new(seed: u64) -> Self {
-            Self(seed)
-        }
-
-        fn next_u64(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-
-        pub(crate) fn fill(&mut self, len: usize) -> Vec<u8> {
-            (0..len).map(|_| self.next_u64() as u8).collect()
-        }
-
-        pub(crate) fn nonce(&mut self) -> [u8; NONCE_LEN] {
-            let mut nonce = [0u8; NONCE_LEN];
-            nonce.copy_from_slice(&self.fill(NONCE_LEN));
-            nonce
-        }
-    }
+    pub(crate) use crate::cluster::testing::SplitMix64 as Bytes;
 
     fn sealer() -> Sealer {
         Sealer::new(b"correct horse battery staple", "prod")
@@ -185,7 +160,7 @@ pub(super) mod tests {
         let sealer = sealer();
         let mut rng = Bytes::new(1);
         for len in [0, 1, 100, 1359] {
-            let plaintext = rng.fill(len);
+            let plaintext = rng.bytes(len);
             let packet = sealer.seal(7, rng.nonce(), &plaintext);
             assert_eq!(packet.len(), len + OVERHEAD);
             assert_eq!(sealer.open(&packet), Ok((7, plaintext)));
@@ -226,7 +201,7 @@ pub(super) mod tests {
         let mut rng = Bytes::new(42);
         for len in 0..200 {
             for round in 0..8 {
-                let mut garbage = rng.fill(len);
+                let mut garbage = rng.bytes(len);
                 // Half the rounds carry a valid header so decryption is
                 // actually attempted, not just the length check.
                 if round % 2 == 0 && len >= 2 {

@@ -157,18 +157,7 @@ pub(crate) fn parse(buf: &[u8]) -> Result<(Frame, usize), FrameError> {
 mod tests {
     use super::*;
 
-    /// SplitMix64: a tiny seeded generator so fuzz-like tests replay exactly.
-    struct SplitMix64(u64);
-
-    impl SplitMix64 {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-    }
+    use crate::cluster::testing::SplitMix64;
 
     fn wire(frames: &[Frame]) -> Vec<u8> {
         let mut out = Vec::new();
@@ -297,7 +286,7 @@ mod tests {
 
     #[test]
     fn random_garbage_never_panics() {
-        let mut rng = SplitMix64(0x5EED);
+        let mut rng = SplitMix64::new(0x5EED);
         for round in 0..20_000 {
             let len = (rng.next() % 40) as usize;
             let mut buf: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();

@@ -488,22 +488,7 @@ mod tests {
         assert!(!format!("{:?}", Identity::new("n", key).unwrap()).contains("static_key"));
     }
 
-    /// SplitMix64: a tiny deterministic generator so garbage tests repeat.
-    struct SplitMix64(u64);
-
-    impl SplitMix64 {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-
-        fn bytes(&mut self, len: usize) -> Vec<u8> {
-            (0..len).map(|_| self.next() as u8).collect()
-        }
-    }
+    use crate::cluster::testing::SplitMix64;
 
     /// Variants of a real message: every truncation, random bit flips, and
     /// random garbage of assorted lengths.
@@ -523,7 +508,7 @@ mod tests {
 
     #[test]
     fn garbage_at_every_step_is_an_error() {
-        let mut rng = SplitMix64(0x5EED);
+        let mut rng = SplitMix64::new(0x5EED);
         let (alice, bob) = (identity("alice"), identity("bob"));
         let ring = [(1u8, "s")];
         let start = || Initiator::start(&alice, 1, &psk("s")).unwrap();
