@@ -176,6 +176,8 @@ fn cluster_options(cfg: &Config) -> Result<Option<ClusterOptions>> {
         secret: secret.to_vec(),
         key_grace: m.key_grace_period.as_std(),
         failure_domain: c.failure_domain.clone(),
+        internode_bind: c.internode.bind_addr.parse().context("cluster.internode.bind_addr")?,
+        internode_port: c.internode.bind_port,
         probe_interval: m.probe_interval.as_std(),
         probe_timeout: m.probe_timeout.as_std(),
         suspicion_mult: m.suspicion_mult,

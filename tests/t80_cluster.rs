@@ -5,43 +5,14 @@
 #[path = "common/harness.rs"]
 mod common;
 
-use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Base64 of 32 bytes 0..31, and of 32 bytes 0xff: two different secrets.
-const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-const OTHER_SECRET: &str = "//////////////////////////////////////////8=";
 const T: Duration = Duration::from_secs(10);
 
-/// A UDP port nothing listens on right now. Released before the node binds
-/// it; a race with another process is possible but unlikely on a test host.
-fn free_port() -> u16 {
-    let s = UdpSocket::bind("127.0.0.1:0").expect("bind a probe socket");
-    s.local_addr().expect("probe address").port()
-}
-
 fn node(name: &str, port: u16, join: Option<u16>, secret: &str) -> Running {
-    let app = app_fixture("cluster");
-    let sets = [
-        "cluster.enabled=true".to_owned(),
-        format!("node.name={name}"),
-        "cluster.membership.bind_addr=127.0.0.1".to_owned(),
-        format!("cluster.membership.bind_port={port}"),
-        format!("cluster.membership.secret_key={secret}"),
-    ];
-    let mut args: Vec<String> = vec!["run".into(), p(&app).into()];
-    for s in sets {
-        args.push("--set".into());
-        args.push(s);
-    }
-    if let Some(j) = join {
-        args.push("--set".into());
-        args.push(format!("cluster.membership.join_addrs=127.0.0.1:{j}"));
-    }
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    Running::start(&refs)
+    cluster_node(&app_fixture("cluster"), name, port, join, secret, &[])
 }
 
 /// The size from the last `size N ...` line printed at or after `since`.

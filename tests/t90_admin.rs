@@ -4,13 +4,12 @@
 #[path = "common/harness.rs"]
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{app_fixture, run_cmd, wippy_cmd};
+use common::{app_fixture, http_get, run_cmd, wippy_cmd};
 
 /// A `wippy run tests/apps/graceful` child with the admin listener on.
 struct Node {
@@ -64,35 +63,23 @@ fn start(extra: &[&str]) -> Node {
     Node { child, port }
 }
 
-/// One HTTP/1.1 GET; returns the status code and the raw response.
-fn get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to admin");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n").unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).expect("read response");
-    let status = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("bad response: {resp}"));
-    (status, resp)
-}
-
 #[test]
 fn health_and_metrics_answer() {
     let node = start(&[]);
-    let (code, body) = get(node.port, "/livez", None);
+    let (code, body) = http_get(node.port, "/livez", None);
     assert_eq!(code, 200, "{body}");
     assert!(body.ends_with("ok"), "{body}");
     // Ready once the node has started; the log line precedes that by a hair.
     let mut ready = 0;
     for _ in 0..100 {
-        ready = get(node.port, "/readyz", None).0;
+        ready = http_get(node.port, "/readyz", None).0;
         if ready == 200 {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(ready, 200);
-    let (code, body) = get(node.port, "/metrics", None);
+    let (code, body) = http_get(node.port, "/metrics", None);
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("application/openmetrics-text"), "{body}");
     assert!(body.contains("wippy_processes"), "{body}");
@@ -102,11 +89,11 @@ fn health_and_metrics_answer() {
 #[test]
 fn token_guards_everything_but_livez() {
     let node = start(&["--set", "admin.token=s3cret"]);
-    assert_eq!(get(node.port, "/livez", None).0, 200);
-    assert_eq!(get(node.port, "/metrics", None).0, 401);
-    assert_eq!(get(node.port, "/metrics", Some("wrong")).0, 401);
-    assert_eq!(get(node.port, "/readyz", None).0, 401);
-    let (code, body) = get(node.port, "/metrics", Some("s3cret"));
+    assert_eq!(http_get(node.port, "/livez", None).0, 200);
+    assert_eq!(http_get(node.port, "/metrics", None).0, 401);
+    assert_eq!(http_get(node.port, "/metrics", Some("wrong")).0, 401);
+    assert_eq!(http_get(node.port, "/readyz", None).0, 401);
+    let (code, body) = http_get(node.port, "/metrics", Some("s3cret"));
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("wippy_processes"), "{body}");
 }

@@ -71,8 +71,12 @@ pub struct ClusterMember {
     pub name: String,
     /// Its gossip address, `ip:port`.
     pub addr: String,
-    /// `alive` for every member gossip currently lists.
+    /// `alive` or `suspect` (members declared dead or gone are not listed).
     pub state: String,
+    /// The failure domain the member advertises.
+    pub failure_domain: String,
+    /// Its internode mesh address, `ip:port` (empty on a single node).
+    pub internode: String,
     /// Whether this member is the calling node.
     pub is_local: bool,
 }

@@ -42,7 +42,14 @@ pub(crate) fn module(lua: &Lua, host: &Rc<dyn Host>, err_mt: &Table) -> mlua::Re
         "members",
         lua.create_function(move |lua, ()| {
             let members = x.cluster_members().unwrap_or_else(|| {
-                vec![ClusterMember { name: x.node_id(), addr: String::new(), state: "alive".into(), is_local: true }]
+                vec![ClusterMember {
+                    name: x.node_id(),
+                    addr: String::new(),
+                    state: "alive".into(),
+                    failure_domain: String::new(),
+                    internode: String::new(),
+                    is_local: true,
+                }]
             });
             let rows = members
                 .into_iter()
@@ -53,7 +60,8 @@ pub(crate) fn module(lua: &Lua, host: &Rc<dyn Host>, err_mt: &Table) -> mlua::Re
                     row.set("addr", m.addr)?;
                     row.set("state", m.state)?;
                     row.set("role", "non-member")?;
-                    row.set("failure_domain", "")?;
+                    row.set("failure_domain", m.failure_domain)?;
+                    row.set("internode_addr", m.internode)?;
                     row.set("is_local", m.is_local)?;
                     Ok(row)
                 })

@@ -27,7 +27,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use thiserror::Error;
 
-use crate::shared::Shared;
+use crate::cluster::mesh::frame::Class;
+use crate::shared::{MemberState, Shared};
 
 /// The content type of `/metrics`: prometheus-client writes OpenMetrics text.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -92,10 +93,21 @@ struct Metrics {
     processes: Gauge,
     members: Family<Vec<(String, String)>, Gauge>,
     dropped: Counter,
+    mesh: [Family<Vec<(String, String)>, Counter>; 5],
+    handshake_failures: Counter,
 }
 
+/// The per-class mesh counters, in the order of `Metrics::mesh`.
+const MESH_COUNTERS: [(&str, &str); 5] = [
+    ("mesh_frames_sent", "Frames written to other nodes, by traffic class"),
+    ("mesh_bytes_sent", "Payload bytes written to other nodes, by traffic class"),
+    ("mesh_frames_received", "Frames read from other nodes, by traffic class"),
+    ("mesh_bytes_received", "Payload bytes read from other nodes, by traffic class"),
+    ("mesh_dropped", "Items dropped (full queue, peer down, failed write), by traffic class"),
+];
+
 impl Metrics {
-    fn new() -> Metrics {
+    fn new(shared: &Shared) -> Metrics {
         let mut registry = Registry::default();
         let processes = Gauge::default();
         let members = Family::<Vec<(String, String)>, Gauge>::default();
@@ -103,16 +115,49 @@ impl Metrics {
         registry.register("wippy_processes", "Live processes on this node", processes.clone());
         registry.register("gossip_members", "Cluster members this node sees, itself included", members.clone());
         registry.register("gossip_packets_dropped", "Gossip datagrams that failed to open", dropped.clone());
-        Metrics { registry, processes, members, dropped }
+        registry.register(
+            "gossip_convergence_seconds",
+            "Time from a node's start until this node learned of it",
+            shared.stats.convergence.clone(),
+        );
+        let mesh: [Family<Vec<(String, String)>, Counter>; 5] = Default::default();
+        for ((name, help), family) in MESH_COUNTERS.iter().zip(&mesh) {
+            registry.register(*name, *help, family.clone());
+        }
+        let handshake_failures = Counter::default();
+        registry.register(
+            "mesh_handshake_failures",
+            "Internode connections refused in the handshake (wrong secret, wrong peer)",
+            handshake_failures.clone(),
+        );
+        Metrics { registry, processes, members, dropped, mesh, handshake_failures }
     }
 
     /// Copies the current values in and renders the registry.
     fn render(&self, shared: &Shared) -> Result<String, std::fmt::Error> {
         self.processes.set(i64::try_from(shared.live()).unwrap_or(i64::MAX));
-        let alive = shared.cluster.read().unwrap_or_else(|e| e.into_inner()).as_ref().map_or(0, Vec::len);
-        self.members
-            .get_or_create(&vec![("state".to_owned(), "alive".to_owned())])
-            .set(i64::try_from(alive).unwrap_or(i64::MAX));
+        let mut counts = [0i64; 4];
+        if let Some(view) = shared.cluster.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            for m in view {
+                counts[m.state as usize] += 1;
+            }
+        }
+        for state in MemberState::ALL {
+            self.members
+                .get_or_create(&vec![("state".to_owned(), state.as_str().to_owned())])
+                .set(counts[state as usize]);
+        }
+        for class in Class::ALL {
+            let c = shared.stats.class(class);
+            let values = [&c.frames_sent, &c.bytes_sent, &c.frames_received, &c.bytes_received, &c.dropped];
+            for (family, value) in self.mesh.iter().zip(values) {
+                let label = vec![("class".to_owned(), class.label().to_owned())];
+                family.get_or_create(&label).inner().store(value.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+        }
+        self.handshake_failures
+            .inner()
+            .store(shared.stats.handshake_failures.load(Ordering::Relaxed), Ordering::Relaxed);
         // The gossip thread owns the true count; the counter mirrors it.
         self.dropped.inner().store(shared.gossip_rejected.load(Ordering::Relaxed), Ordering::Relaxed);
         let mut out = String::new();
@@ -130,7 +175,8 @@ impl AdminServer {
         let bound = listener.local_addr().map_err(bind_err)?;
         listener.set_nonblocking(true).map_err(bind_err)?;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(AdminError::Start)?;
-        let state = Arc::new(AppState { shared, token: opts.token.clone(), metrics: Metrics::new() });
+        let registry = Metrics::new(&shared);
+        let state = Arc::new(AppState { shared, token: opts.token.clone(), metrics: registry });
         let router = Router::new()
             .route("/livez", get(livez))
             .route("/readyz", get(readyz))

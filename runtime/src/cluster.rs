@@ -4,6 +4,7 @@
 pub(crate) mod gossip;
 pub(crate) mod membership;
 pub(crate) mod mesh;
+pub(crate) mod route;
 
 #[cfg(test)]
 pub(crate) mod testing;

@@ -15,7 +15,7 @@
 
 mod admin;
 pub mod app;
-#[allow(dead_code)] // the mesh core and key rotation are not wired yet
+#[allow(dead_code)] // key rotation and the raft and pg classes are not wired yet
 mod cluster;
 mod fxhash;
 pub mod naming;
@@ -24,6 +24,7 @@ pub mod pid;
 mod scheduler;
 mod service;
 mod shared;
+mod stats;
 
 pub use admin::{AdminError, AdminOptions};
 pub use app::{App, AppError, Definition, RestartPolicy, Service};

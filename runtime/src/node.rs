@@ -1,10 +1,12 @@
 //! [`Node`]: builds the subsystems in order and stops them in reverse.
 //!
-//! Start: shared state → gossip (when clustered) → workers → preemption
+//! Start: shared state → mesh and gossip (when clustered; the mesh first,
+//! since gossip advertises its port) → admin → workers → preemption
 //! watchdog → services.
-//! Shutdown phases, each logged: (1) services get CANCEL and are terminated
-//! when the deadline passes; (2) gossip leaves the cluster; (3) workers kill
-//! what is left; (4) worker threads and the watchdog are joined.
+//! Shutdown phases, each logged: (0) the admin server stops; (1) services
+//! get CANCEL and are terminated when the deadline passes; (2) gossip leaves
+//! the cluster; (3) workers kill what is left and are joined; (4) the mesh
+//! flushes and closes; (5) the watchdog stops.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -16,6 +18,7 @@ use wippy_lua_stdlib::{HostError, Value};
 use crate::admin::{AdminError, AdminOptions, AdminServer};
 use crate::app::App;
 use crate::cluster::gossip::{ClusterOptions, Gossip, GossipError};
+use crate::cluster::mesh::service::{Mesh, MeshError, MeshOptions};
 use crate::pid::Pid;
 use crate::scheduler::envelope::{Envelope, ExitResult};
 use crate::scheduler::preempt::Watchdog;
@@ -64,6 +67,9 @@ pub enum NodeError {
     /// The gossip service could not start (socket, secret).
     #[error("could not start gossip: {0}")]
     Gossip(#[from] GossipError),
+    /// The internode mesh could not start (its port is taken).
+    #[error(transparent)]
+    Mesh(#[from] MeshError),
     /// The admin listener could not start (its address is taken).
     #[error(transparent)]
     Admin(#[from] AdminError),
@@ -76,6 +82,7 @@ pub struct Node {
     watchdog: Option<Watchdog>,
     supervisor: Option<Supervisor>,
     gossip: Option<Gossip>,
+    mesh: Option<Mesh>,
     admin: Option<AdminServer>,
     opts: NodeOptions,
 }
@@ -96,7 +103,17 @@ impl Node {
         }
         // Gossip first: a port that cannot be bound fails the start before
         // any process runs, and processes never see a half-built view.
-        let gossip = opts.cluster.as_ref().map(|c| Gossip::start(c, shared.clone())).transpose()?;
+        let (mesh, gossip) = match &opts.cluster {
+            Some(c) => {
+                let mesh_opts =
+                    MeshOptions { bind: c.internode_bind, port: c.internode_port, secret: c.secret.clone() };
+                let listener = Mesh::bind(&mesh_opts)?;
+                let mesh = Mesh::start(listener, &mesh_opts, shared.clone())?;
+                let gossip_opts = ClusterOptions { internode_port: mesh.port(), ..c.clone() };
+                (Some(mesh), Some(Gossip::start(&gossip_opts, shared.clone())?))
+            }
+            None => (None, None),
+        };
         // Bound before workers for the same reason: a taken admin port is a
         // configuration error to report, not something to run without.
         let admin = opts.admin.as_ref().map(|a| AdminServer::start(a, shared.clone())).transpose()?;
@@ -115,7 +132,7 @@ impl Node {
         let supervisor = Supervisor::start(shared.clone(), app.services)?;
         shared.ready.store(true, Ordering::SeqCst);
         tracing::info!(node = %opts.node_id, workers = n, "node started");
-        Ok(Node { shared, workers, watchdog: Some(watchdog), supervisor: Some(supervisor), gossip, admin, opts })
+        Ok(Node { shared, workers, watchdog: Some(watchdog), supervisor: Some(supervisor), gossip, mesh, admin, opts })
     }
 
     /// This node's id.
@@ -233,6 +250,12 @@ impl Node {
             for j in self.workers.drain(..) {
                 let _ = j.join();
             }
+        }
+        // After the workers, so the exit signals of the processes they
+        // killed still get a chance to leave.
+        if let Some(m) = self.mesh.take() {
+            tracing::info!("shutdown: closing the internode mesh");
+            m.stop();
         }
         if let Some(w) = self.watchdog.take() {
             w.stop();

@@ -9,10 +9,13 @@ use dashmap::DashMap;
 use wippy_lua_stdlib::{HostError, HostResult, Value};
 
 use crate::app::Definition;
+use crate::cluster::mesh::outbound::Peers;
+use crate::cluster::mesh::service::Spawner;
 use crate::naming::Registry;
 use crate::scheduler::envelope::{Envelope, ExitResult, SpawnOrder};
 use crate::scheduler::mailroom::Mailroom;
 use crate::scheduler::preempt::PreemptSlot;
+use crate::stats::NodeStats;
 
 /// Called once with the result of a process the node watches.
 pub(crate) type SystemWatch = Box<dyn FnOnce(ExitResult) + Send + Sync>;
@@ -30,6 +33,40 @@ pub(crate) struct WorkerHandle {
     pub live: AtomicUsize,
 }
 
+/// How gossip currently judges a member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MemberState {
+    /// Answering probes.
+    Alive,
+    /// Missed a probe; declared dead unless it refutes in time.
+    Suspect,
+    /// Declared down after its suspicion window expired.
+    Dead,
+    /// Said goodbye before going down (a graceful stop).
+    Left,
+}
+
+impl MemberState {
+    /// Every state, in the order metrics list them.
+    pub(crate) const ALL: [MemberState; 4] =
+        [MemberState::Alive, MemberState::Suspect, MemberState::Dead, MemberState::Left];
+
+    /// The label used in metrics and in `system.cluster.members()`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            MemberState::Alive => "alive",
+            MemberState::Suspect => "suspect",
+            MemberState::Dead => "dead",
+            MemberState::Left => "left",
+        }
+    }
+
+    /// Alive or suspect: still a member, still worth sending to.
+    pub(crate) fn is_up(self) -> bool {
+        matches!(self, MemberState::Alive | MemberState::Suspect)
+    }
+}
+
 /// One member of the cluster as the gossip service last saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct MemberInfo {
@@ -37,6 +74,12 @@ pub(crate) struct MemberInfo {
     pub name: String,
     /// Its gossip address, `ip:port`.
     pub addr: String,
+    /// Its internode mesh address.
+    pub internode: std::net::SocketAddr,
+    /// The failure domain it advertises.
+    pub failure_domain: String,
+    /// How gossip judges it now.
+    pub state: MemberState,
     /// Whether this entry is this node.
     pub is_local: bool,
 }
@@ -61,8 +104,10 @@ pub(crate) struct Shared {
     pub memory_limit: usize,
     /// Node start, the zero of `time.monotonic()`.
     pub epoch: Instant,
-    /// The cluster as gossip sees it, this node first. `None` on a single
-    /// node, so `system.cluster.*` keeps its single-node answers.
+    /// The cluster as gossip sees it, this node first, then every member
+    /// gossip still remembers (dead and departed ones for a while, so
+    /// metrics can count them). `None` on a single node, so
+    /// `system.cluster.*` keeps its single-node answers.
     pub cluster: RwLock<Option<Vec<MemberInfo>>>,
     /// Set once every subsystem has started; `/readyz` answers from it.
     pub ready: AtomicBool,
@@ -72,6 +117,12 @@ pub(crate) struct Shared {
     /// Gossip datagrams dropped because they did not open (wrong key,
     /// garbage); counted by the gossip thread, read by `/metrics`.
     pub gossip_rejected: Arc<AtomicU64>,
+    /// Counters for `/metrics` kept outside the scheduler.
+    pub stats: NodeStats,
+    /// Outgoing queues of the peers we send to.
+    pub peers: Peers,
+    /// Starts peer writers on the mesh thread; `None` without a mesh.
+    pub mesh: Mutex<Option<Spawner>>,
     exit: Mutex<Option<i32>>,
     exit_cv: Condvar,
 }
@@ -93,6 +144,9 @@ impl Shared {
             ready: AtomicBool::new(false),
             gossip_running: Arc::default(),
             gossip_rejected: Arc::default(),
+            stats: NodeStats::default(),
+            peers: Peers::default(),
+            mesh: Mutex::new(None),
             exit: Mutex::new(None),
             exit_cv: Condvar::new(),
         }

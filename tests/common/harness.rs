@@ -537,3 +537,63 @@ pub const PRELUDE: &str = concat!(
 pub fn lua(body: &str) -> String {
     format!("{PRELUDE}{body}")
 }
+
+// ---------------------------------------------------------------------------
+// clusters of `wippy run` processes
+// ---------------------------------------------------------------------------
+
+/// Base64 of 32 bytes 0..31, and of 32 bytes 0xff: two different secrets.
+pub const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+pub const OTHER_SECRET: &str = "//////////////////////////////////////////8=";
+
+/// A UDP port nothing listens on right now. Released before the node binds
+/// it; a race with another process is possible but unlikely on a test host.
+pub fn free_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind a probe socket");
+    s.local_addr().expect("probe address").port()
+}
+
+/// Starts `wippy run app` as cluster member `name` with gossip on
+/// 127.0.0.1:`port`, joining 127.0.0.1:`join` when given, plus `extra`
+/// `--set` assignments.
+pub fn cluster_node(app: &Path, name: &str, port: u16, join: Option<u16>, secret: &str, extra: &[String]) -> Running {
+    let mut sets = vec![
+        "cluster.enabled=true".to_owned(),
+        format!("node.name={name}"),
+        "cluster.membership.bind_addr=127.0.0.1".to_owned(),
+        format!("cluster.membership.bind_port={port}"),
+        format!("cluster.membership.secret_key={secret}"),
+        "cluster.internode.bind_addr=127.0.0.1".to_owned(),
+    ];
+    if let Some(j) = join {
+        sets.push(format!("cluster.membership.join_addrs=127.0.0.1:{j}"));
+    }
+    sets.extend(extra.iter().cloned());
+    let mut args: Vec<String> = vec!["run".into(), p(app).into()];
+    for s in sets {
+        args.push("--set".into());
+        args.push(s);
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    Running::start(&refs)
+}
+
+/// One HTTP/1.1 GET to 127.0.0.1:`port`; returns the status code and the
+/// raw response.
+pub fn http_get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to admin");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read response");
+    let status = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("bad response: {resp}"));
+    (status, resp)
+}
+
+/// The value of the Prometheus sample `name` (with its labels, exactly as
+/// rendered) in a `/metrics` body.
+pub fn metric(body: &str, name: &str) -> Option<f64> {
+    body.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}

@@ -11,10 +11,8 @@
 //! What the rest of the node sees is a snapshot of the member list in
 //! [`Shared::cluster`], rewritten whenever the core reports a change.
 
-use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::io::ErrorKind;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,11 +21,14 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-use super::membership::driver::{Effects, Membership, MembershipEvent, Timer, config_from};
+use super::membership::driver::{Membership, config_from};
 use super::membership::identity::NodeIdentity;
 use super::membership::keyring::{Keyring, KeyringError};
-use super::membership::seal::NONCE_LEN;
-use crate::shared::{MemberInfo, Shared};
+use crate::shared::Shared;
+
+mod service;
+
+use service::Service;
 
 /// Longest the thread sleeps before looking at the stop flag again; bounds
 /// how long `Node::stop` waits for it.
@@ -60,6 +61,11 @@ pub struct ClusterOptions {
     pub join: Vec<String>,
     /// The shared gossip secret. Every node needs the same one.
     pub secret: Vec<u8>,
+    /// Interface the internode mesh listens on (`cluster.internode.bind_addr`).
+    pub internode_bind: IpAddr,
+    /// Its port (`cluster.internode.bind_port`); 0 tries 7950–7959, then
+    /// any free port. The bound port is what gossip advertises.
+    pub internode_port: u16,
     /// How long a retired key is still accepted.
     pub key_grace: Duration,
     /// Failure domain advertised in the identity.
@@ -85,6 +91,8 @@ impl std::fmt::Debug for ClusterOptions {
             .field("join", &self.join)
             .field("secret", &"<redacted>")
             .field("failure_domain", &self.failure_domain)
+            .field("internode_bind", &self.internode_bind)
+            .field("internode_port", &self.internode_port)
             .field("probe_interval", &self.probe_interval)
             .field("probe_timeout", &self.probe_timeout)
             .field("suspicion_mult", &self.suspicion_mult)
@@ -143,7 +151,7 @@ impl Gossip {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
             name: shared.node_id.clone(),
-            internode_port: 0,
+            internode_port: opts.internode_port,
             raft_eligible: false,
             raft_priority: 0,
             failure_domain: opts.failure_domain.clone(),
@@ -174,6 +182,9 @@ impl Gossip {
             shared,
             stop: stop.clone(),
             rejected: rejected.clone(),
+            leaving: Default::default(),
+            left: Default::default(),
+            seen: Default::default(),
         };
         service.publish();
         tracing::info!(addr = %identity.addr, name = %identity.name, seeds = opts.join.len(), "gossip started");
@@ -240,184 +251,5 @@ fn advertise_ip(bound: IpAddr) -> IpAddr {
             tracing::warn!("no route to derive a gossip address from; advertising 127.0.0.1 (set advertise_addr)");
             IpAddr::V4(Ipv4Addr::LOCALHOST)
         }
-    }
-}
-
-/// The state of the service thread.
-struct Service {
-    socket: UdpSocket,
-    keyring: Keyring,
-    membership: Membership,
-    /// Pending foca timers, soonest first; `seq` keeps equal deadlines in
-    /// the order they were armed (and spares `Timer` an `Ord`).
-    timers: BinaryHeap<Reverse<(Instant, u64)>>,
-    timer_data: Vec<(u64, Timer)>,
-    seq: u64,
-    join: Vec<String>,
-    /// When to announce to the seeds next; `None` while we know a member.
-    retry_at: Option<Instant>,
-    retry_delay: Duration,
-    shared: Arc<Shared>,
-    stop: Arc<AtomicBool>,
-    rejected: Arc<AtomicU64>,
-}
-
-impl Service {
-    fn run(mut self) {
-        let mut buf = vec![0u8; RECV_BUF];
-        while !self.stop.load(Ordering::SeqCst) {
-            let now = Instant::now();
-            self.fire_timers(now);
-            self.maybe_announce(now);
-            let mut wake = now + POLL;
-            if let Some(Reverse((at, _))) = self.timers.peek() {
-                wake = wake.min(*at);
-            }
-            if let Some(at) = self.retry_at {
-                wake = wake.min(at);
-            }
-            let wait = wake.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
-            if let Err(e) = self.socket.set_read_timeout(Some(wait)) {
-                tracing::warn!(error = %e, "gossip: cannot set socket timeout");
-            }
-            match self.socket.recv_from(&mut buf) {
-                Ok((len, from)) => self.receive(&buf[..len], from),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
-                // ICMP port unreachable from a dead peer surfaces here on
-                // some systems; it is not a reason to stop gossiping.
-                Err(e) => tracing::debug!(error = %e, "gossip: receive failed"),
-            }
-        }
-        if let Err(e) = self.membership.leave(Instant::now()) {
-            tracing::debug!(error = %e, "gossip: leave refused");
-        }
-        let effects = self.membership.drain();
-        self.send_all(&effects);
-    }
-
-    /// Opens and feeds one datagram; unauthenticated ones are counted and
-    /// dropped before foca sees them.
-    fn receive(&mut self, packet: &[u8], from: SocketAddr) {
-        let now = Instant::now();
-        let opened = match self.keyring.open(packet, now) {
-            Ok(o) => o,
-            Err(e) => {
-                let n = self.rejected.fetch_add(1, Ordering::Relaxed) + 1;
-                tracing::debug!(%from, error = %e, rejected = n, "gossip: dropped a datagram that did not open");
-                return;
-            }
-        };
-        if let Err(e) = self.membership.handle_data(&opened.plaintext, now) {
-            tracing::debug!(%from, error = %e, "gossip: datagram refused");
-        }
-        self.apply(now);
-    }
-
-    fn fire_timers(&mut self, now: Instant) {
-        while let Some(Reverse((at, seq))) = self.timers.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.timers.pop();
-            let Some(pos) = self.timer_data.iter().position(|(s, _)| *s == seq) else { continue };
-            let (_, timer) = self.timer_data.swap_remove(pos);
-            if let Err(e) = self.membership.handle_timer(timer, now) {
-                tracing::debug!(error = %e, "gossip: timer refused");
-            }
-            self.apply(now);
-        }
-    }
-
-    /// Announces to every seed while we know no member, backing off from
-    /// [`RETRY_MIN`] to [`RETRY_MAX`].
-    fn maybe_announce(&mut self, now: Instant) {
-        let Some(at) = self.retry_at else { return };
-        if at > now {
-            return;
-        }
-        if self.membership.num_members() > 0 || self.join.is_empty() {
-            self.retry_at = None;
-            return;
-        }
-        let me = self.membership.identity().clone();
-        for seed in &self.join {
-            let addrs = match seed.to_socket_addrs() {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::debug!(%seed, error = %e, "gossip: cannot resolve seed");
-                    continue;
-                }
-            };
-            for addr in addrs.filter(|a| *a != me.addr) {
-                // foca accepts an announce whose destination has the right
-                // address whatever the rest of the identity says.
-                let to =
-                    NodeIdentity { addr, r#gen: 0, name: String::new(), failure_domain: String::new(), ..me.clone() };
-                if let Err(e) = self.membership.announce(to, now) {
-                    tracing::debug!(%addr, error = %e, "gossip: announce refused");
-                }
-            }
-        }
-        self.apply(now);
-        self.retry_at = Some(now + self.retry_delay);
-        self.retry_delay = (self.retry_delay * 2).min(RETRY_MAX);
-    }
-
-    /// Carries out what the core asked for and republishes the view when
-    /// membership changed.
-    fn apply(&mut self, now: Instant) {
-        let effects = self.membership.drain();
-        self.send_all(&effects);
-        for (timer, at) in effects.timers {
-            self.seq += 1;
-            self.timers.push(Reverse((at, self.seq)));
-            self.timer_data.push((self.seq, timer));
-        }
-        if effects.events.is_empty() {
-            return;
-        }
-        for ev in &effects.events {
-            match ev {
-                MembershipEvent::Up(id) => tracing::info!(member = %id.name, addr = %id.addr, "gossip: member up"),
-                MembershipEvent::Down(id) => tracing::info!(member = %id.name, addr = %id.addr, "gossip: member down"),
-                MembershipEvent::Idle => {
-                    tracing::info!("gossip: no members left; announcing to seeds again");
-                    self.retry_at = Some(now);
-                    self.retry_delay = RETRY_MIN;
-                }
-                MembershipEvent::Defunct => tracing::warn!("gossip: this node was declared down"),
-                other => tracing::debug!(event = ?other, "gossip"),
-            }
-        }
-        self.publish();
-    }
-
-    fn send_all(&self, effects: &Effects) {
-        for (to, data) in &effects.send {
-            let nonce: [u8; NONCE_LEN] = rand::random();
-            match self.keyring.seal(nonce, data) {
-                Ok(packet) => {
-                    if let Err(e) = self.socket.send_to(&packet, to) {
-                        tracing::debug!(%to, error = %e, "gossip: send failed");
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "gossip: cannot seal"),
-            }
-        }
-    }
-
-    /// Rewrites the shared view: this node first, then the others by name.
-    fn publish(&self) {
-        let me = self.membership.identity();
-        let mut others: Vec<MemberInfo> = self
-            .membership
-            .members()
-            .map(|id| MemberInfo { name: id.name.clone(), addr: id.addr.to_string(), is_local: false })
-            .collect();
-        others.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut view = Vec::with_capacity(others.len() + 1);
-        view.push(MemberInfo { name: me.name.clone(), addr: me.addr.to_string(), is_local: true });
-        view.extend(others);
-        *self.shared.cluster.write().unwrap_or_else(|e| e.into_inner()) = Some(view);
     }
 }

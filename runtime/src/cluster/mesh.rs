@@ -1,11 +1,18 @@
 //! The internode mesh: how nodes carry traffic to each other over TCP.
 //!
-//! Only the pure core lives here so far. [`frame`] cuts a byte stream into
-//! frames of one traffic class each, and [`relay`] is the envelope that moves
-//! process messages between nodes. The tasks that own sockets, run the
-//! handshake and feed these functions arrive later; nothing here does I/O,
-//! reads a clock or draws randomness, so all of it is tested on plain bytes.
+//! Pure parts: [`frame`] cuts a byte stream into frames of one traffic class
+//! each, [`relay`] is the envelope that moves process traffic between nodes,
+//! [`handshake`] opens a connection with Noise under the cluster secret,
+//! [`wire`] carries Noise messages on the stream and [`outbound`] holds
+//! what waits for each peer. The I/O parts: [`session`] runs one
+//! connection, [`service`] the listener, the per-peer writers and the
+//! thread they share.
 
+pub(crate) mod ctx;
 pub(crate) mod frame;
 pub(crate) mod handshake;
+pub(crate) mod outbound;
 pub(crate) mod relay;
+pub(crate) mod service;
+pub(crate) mod session;
+pub(crate) mod wire;

@@ -12,9 +12,12 @@ use std::sync::atomic::Ordering;
 use mlua::{Lua, ffi};
 use wippy_lua_stdlib::{HostError, HostResult, Kernel, SendOutcome, SpawnFlags, Value};
 
-use super::envelope::{Envelope, ExitResult};
+use super::envelope::{Envelope, EventKind, ExitResult};
 use super::procs::{Proc, Procs};
 use super::timers::Timers;
+use crate::cluster::mesh::frame::Class;
+use crate::cluster::mesh::relay::{RelayItem, RelayMsg};
+use crate::cluster::route::NODE_DOWN;
 use crate::pid::Pid;
 use crate::shared::Shared;
 
@@ -31,6 +34,8 @@ pub(crate) struct Core {
     pub(crate) local: RefCell<VecDeque<Envelope>>,
     pub(crate) outbox: RefCell<Vec<Vec<Envelope>>>,
     pub(crate) outbox_dirty: Cell<bool>,
+    /// Items for other nodes, in order, shipped at the next flush.
+    pub(crate) remote: RefCell<Vec<(String, RelayItem)>>,
     pub(crate) timers: RefCell<Timers>,
     pub(crate) current: Cell<u32>,
     pub(crate) spawn_tick: Cell<u32>,
@@ -160,7 +165,9 @@ impl Core {
     pub(crate) fn send_to(&self, from_slot: u32, dest: &str, topic: &str, payload: Value) -> HostResult<SendOutcome> {
         let (pid, s) = self.resolve(dest)?;
         if !self.is_here(&pid) {
-            // other nodes arrive with the cluster; until then the PID is unreachable
+            let from = self.procs.borrow().get(from_slot).map(|p| p.pid.clone()).unwrap_or_default();
+            let msg = RelayMsg { to: s, from, topic: topic.to_string(), payload };
+            self.relay(pid.node, RelayItem::Message(msg));
             return Ok(SendOutcome::Routed);
         }
         let w = self.shared.worker_of(pid.counter);
@@ -203,14 +210,66 @@ impl Core {
         }
     }
 
+    /// Queues an item for a process on node `node`; it leaves at the next
+    /// flush, together with everything else this round produced for it.
+    pub(crate) fn relay(&self, node: String, item: RelayItem) {
+        self.remote.borrow_mut().push((node, item));
+        self.outbox_dirty.set(true);
+    }
+
     pub(super) fn flush(&self) {
         if !self.outbox_dirty.replace(false) {
             return;
         }
-        let mut out = self.outbox.borrow_mut();
-        for (w, batch) in out.iter_mut().enumerate() {
-            if !batch.is_empty() {
-                self.shared.workers[w].mailroom.post(batch);
+        {
+            let mut out = self.outbox.borrow_mut();
+            for (w, batch) in out.iter_mut().enumerate() {
+                if !batch.is_empty() {
+                    self.shared.workers[w].mailroom.post(batch);
+                }
+            }
+        }
+        let remote = std::mem::take(&mut *self.remote.borrow_mut());
+        if remote.is_empty() {
+            return;
+        }
+        // Consecutive items for one node go as one batch; order per node is
+        // the order they were produced in.
+        let mut batch = Vec::new();
+        let mut node = String::new();
+        for (n, item) in remote {
+            if n != node && !batch.is_empty() {
+                self.ship(&node, &mut batch);
+            }
+            node = n;
+            batch.push(item);
+        }
+        self.ship(&node, &mut batch);
+    }
+
+    /// Hands a batch to the mesh. For a node that is not a live member,
+    /// monitor and link requests fire at once with the node-down error and
+    /// messages are dropped (counted), as they would be had the node died.
+    fn ship(&self, node: &str, batch: &mut Vec<RelayItem>) {
+        if self.shared.relay(node, batch).is_ok() {
+            return;
+        }
+        for item in batch.drain(..) {
+            match item {
+                RelayItem::Watch { to, from, link, on: true } => {
+                    if let Ok(watcher) = Pid::parse(&from) {
+                        let kind = if link { EventKind::LinkExit } else { EventKind::Exit };
+                        self.route(Envelope::Event {
+                            to: watcher.counter,
+                            kind,
+                            from: to,
+                            result: Err(NODE_DOWN.into()),
+                            reason: String::new(),
+                        });
+                    }
+                }
+                RelayItem::Message(_) => self.shared.stats.drop_items(Class::Relay, 1),
+                RelayItem::Watch { .. } | RelayItem::Event { .. } | RelayItem::Kill { .. } => {}
             }
         }
     }

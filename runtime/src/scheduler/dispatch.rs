@@ -9,6 +9,8 @@ use mlua::Lua;
 use super::core::Core;
 use super::envelope::{Envelope, EventKind, ExitResult, SpawnOrder};
 use super::procs::Proc;
+use crate::cluster::route::NODE_DOWN;
+use crate::pid::Pid;
 
 impl Core {
     /// Handles one envelope addressed to this worker.
@@ -31,6 +33,7 @@ impl Core {
                 }
                 Ok(())
             }
+            Envelope::NodeDown { node } => self.node_down(&node),
             Envelope::CheckName { to, to_pid, name } => {
                 let slot = self.procs.borrow().slot_of(to);
                 match slot.and_then(|s| self.procs.borrow_mut().get_mut(s).map(|p| p.has_names = true)) {
@@ -146,6 +149,28 @@ impl Core {
                 k.event.call::<()>((slot, "pid.cancel", from, mlua::Value::Nil, mlua::Value::Nil, reason, at))
             }
         }
+    }
+
+    /// Node `node` is gone: every monitor and link pointing at one of its
+    /// processes fires with the node-down error, and watchers on it are
+    /// forgotten (nobody is left to tell).
+    fn node_down(&self, node: &str) -> mlua::Result<()> {
+        let on_node = |pid: &String| Pid::parse(pid).is_ok_and(|p| p.node == node);
+        let mut fire: Vec<(u64, EventKind, String)> = Vec::new();
+        let slots = self.procs.borrow().slots();
+        for slot in slots {
+            let mut procs = self.procs.borrow_mut();
+            let Some(p) = procs.get_mut(slot) else { continue };
+            let counter = p.counter;
+            let Some(rel) = p.rel.as_mut() else { continue };
+            rel.watchers.retain(|w| !on_node(w));
+            fire.extend(rel.watching.iter().filter(|w| on_node(w)).map(|w| (counter, EventKind::Exit, w.clone())));
+            fire.extend(rel.links.iter().filter(|l| on_node(l)).map(|l| (counter, EventKind::LinkExit, l.clone())));
+        }
+        for (to, kind, from) in fire {
+            self.event(to, kind, from, Err(NODE_DOWN.into()), String::new())?;
+        }
+        Ok(())
     }
 
     pub(super) fn watch(&self, to: u64, to_pid: String, from: String, link: bool, on: bool) {

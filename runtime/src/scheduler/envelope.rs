@@ -10,7 +10,7 @@ use wippy_lua_stdlib::{SpawnFlags, Value};
 pub type ExitResult = Result<Value, String>;
 
 /// Lifecycle events a process can receive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum EventKind {
     /// A monitored process ended (`pid.exit`).
     Exit,
@@ -35,6 +35,9 @@ pub(crate) enum Envelope {
     Kill { to: u64, reason: String },
     /// Drop `name` unless `to_pid` is alive (registered for a PID on another worker).
     CheckName { to: u64, to_pid: String, name: String },
+    /// Node `node` went down: fire monitors and links to its processes.
+    /// Posted to every worker, never routed by target.
+    NodeDown { node: String },
 }
 
 /// Everything a worker needs to start a process it did not place itself.
@@ -66,6 +69,7 @@ impl Envelope {
             | Envelope::Kill { to, .. }
             | Envelope::CheckName { to, .. } => *to,
             Envelope::Spawn(order) => order.counter,
+            Envelope::NodeDown { .. } => 0,
         }
     }
 }

@@ -8,6 +8,7 @@ use wippy_lua_stdlib::{Host, HostError, HostResult, Level, SendOutcome, SpawnFla
 use super::core::Core;
 use super::envelope::{Envelope, EventKind, SpawnOrder};
 use super::preempt;
+use crate::cluster::mesh::relay::RelayItem;
 use crate::pid::Pid;
 
 /// The [`Host`] of one worker.
@@ -37,16 +38,8 @@ impl WorkerHost {
         }
         if self.0.is_here(&pid) {
             self.0.route(Envelope::Watch { to: pid.counter, to_pid: s, from: me, link, on });
-        } else if on {
-            // Remote nodes arrive with the cluster; until then the PID is unreachable.
-            let kind = if link { EventKind::LinkExit } else { EventKind::Exit };
-            self.0.route(Envelope::Event {
-                to: self.0.procs.borrow().get(slot).map_or(0, |p| p.counter),
-                kind,
-                from: s,
-                result: Err("node disconnected".into()),
-                reason: String::new(),
-            });
+        } else {
+            self.0.relay(pid.node, RelayItem::Watch { to: s, from: me, link, on });
         }
         Ok(())
     }
@@ -127,7 +120,7 @@ impl Host for WorkerHost {
     }
 
     fn cancel(&self, slot: u32, dest: &str, reason: &str) -> HostResult<()> {
-        let (pid, _) = self.0.resolve(dest)?;
+        let (pid, s) = self.0.resolve(dest)?;
         let from = self.pid_of_slot(slot)?;
         if self.0.is_here(&pid) {
             self.0.route(Envelope::Event {
@@ -137,14 +130,25 @@ impl Host for WorkerHost {
                 result: Ok(Value::Nil),
                 reason: reason.to_string(),
             });
+        } else {
+            let item = RelayItem::Event {
+                to: s,
+                from,
+                kind: EventKind::Cancel,
+                result: Ok(Value::Nil),
+                reason: reason.into(),
+            };
+            self.0.relay(pid.node, item);
         }
         Ok(())
     }
 
     fn terminate(&self, _slot: u32, dest: &str) -> HostResult<()> {
-        let (pid, _) = self.0.resolve(dest)?;
+        let (pid, s) = self.0.resolve(dest)?;
         if self.0.is_here(&pid) {
             self.0.route(Envelope::Kill { to: pid.counter, reason: "terminated".into() });
+        } else {
+            self.0.relay(pid.node, RelayItem::Kill { to: s, reason: "terminated".into() });
         }
         Ok(())
     }
@@ -231,10 +235,13 @@ impl Host for WorkerHost {
         view.as_ref().map(|members| {
             members
                 .iter()
+                .filter(|m| m.state.is_up())
                 .map(|m| wippy_lua_stdlib::ClusterMember {
                     name: m.name.clone(),
                     addr: m.addr.clone(),
-                    state: "alive".to_owned(),
+                    state: m.state.as_str().to_owned(),
+                    failure_domain: m.failure_domain.clone(),
+                    internode: m.internode.to_string(),
                     is_local: m.is_local,
                 })
                 .collect()

@@ -8,6 +8,7 @@ use wippy_lua_stdlib::{KILL, Value};
 use super::core::{Core, NONE};
 use super::envelope::{Envelope, EventKind, ExitResult};
 use super::preempt;
+use crate::cluster::mesh::relay::RelayItem;
 use crate::pid::Pid;
 
 impl Core {
@@ -187,13 +188,12 @@ impl Core {
             }
             for t in rel.watching {
                 if let Ok(pid) = Pid::parse(&t) {
-                    self.route(Envelope::Watch {
-                        to: pid.counter,
-                        to_pid: t,
-                        from: p.pid.clone(),
-                        link: false,
-                        on: false,
-                    });
+                    let from = p.pid.clone();
+                    if self.is_here(&pid) {
+                        self.route(Envelope::Watch { to: pid.counter, to_pid: t, from, link: false, on: false });
+                    } else {
+                        self.relay(pid.node, RelayItem::Watch { to: t, from, link: false, on: false });
+                    }
                 }
             }
         }
@@ -207,8 +207,10 @@ impl Core {
         }
     }
 
+    /// Sends a lifecycle event to `to`, on this node or another.
     pub(super) fn signal(&self, to: &str, kind: EventKind, from: &str, result: ExitResult) {
-        if let Ok(pid) = Pid::parse(to) {
+        let Ok(pid) = Pid::parse(to) else { return };
+        if self.is_here(&pid) {
             self.route(Envelope::Event {
                 to: pid.counter,
                 kind,
@@ -216,6 +218,10 @@ impl Core {
                 result,
                 reason: String::new(),
             });
+        } else {
+            let item =
+                RelayItem::Event { to: to.to_string(), from: from.to_string(), kind, result, reason: String::new() };
+            self.relay(pid.node, item);
         }
     }
 }

@@ -116,6 +116,7 @@ pub(crate) fn run_worker(idx: usize, shared: Arc<Shared>) -> Result<(), mlua::Er
         local: RefCell::default(),
         outbox: RefCell::new((0..shared.n_workers()).map(|_| Vec::new()).collect()),
         outbox_dirty: Cell::new(false),
+        remote: RefCell::new(Vec::new()),
         timers: RefCell::default(),
         current: Cell::new(NONE),
         spawn_tick: Cell::new(0),

@@ -216,6 +216,12 @@ impl Membership {
         self.foca.iter_members().map(|member| member.id())
     }
 
+    /// Every member foca remembers, down ones included (until
+    /// `remove_down_after`), with whether it is suspected or down.
+    pub(crate) fn member_states(&self) -> impl Iterator<Item = (&NodeIdentity, foca::State)> {
+        self.foca.iter_membership_state().map(|member| (member.id(), member.state()))
+    }
+
     /// Number of members [`Self::members`] yields.
     pub(crate) fn num_members(&self) -> usize {
         self.foca.num_members()

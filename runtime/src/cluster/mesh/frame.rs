@@ -50,6 +50,16 @@ impl Class {
     /// Every class, in wire order.
     pub(crate) const ALL: [Class; 4] = [Class::Control, Class::Raft, Class::Relay, Class::Pg];
 
+    /// The class's name in metrics labels.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Class::Control => "control",
+            Class::Raft => "raft",
+            Class::Relay => "relay",
+            Class::Pg => "pg",
+        }
+    }
+
     /// Reads a class byte. Unknown values are an error rather than a
     /// fallback, because guessing would route bytes to the wrong consumer.
     pub(crate) fn from_u8(byte: u8) -> Result<Class, FrameError> {

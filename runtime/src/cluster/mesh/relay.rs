@@ -1,8 +1,12 @@
-//! The envelope for process messages that cross from one node to another.
+//! The envelope for process traffic that crosses from one node to another:
+//! messages and the signals that must stay in order with them (monitor and
+//! link requests, exit events, cancel, terminate).
 //!
-//! A sender batches the messages bound for one peer into a [`RelayBatch`]
-//! and ships it as the payload of one `Class::Relay` frame, so a burst of
-//! small sends costs one frame and one syscall rather than one each.
+//! A sender batches the items bound for one peer into a [`RelayBatch`] and
+//! ships it as the payload of one `Class::Relay` frame, so a burst of small
+//! sends costs one frame and one syscall rather than one each. Messages and
+//! signals share the class and the batch so "message, then exit" from one
+//! process arrives in that order, as it would on one node.
 //!
 //! The batch is MessagePack with named fields (`rmp_serde::to_vec_named`):
 //! during a rolling upgrade two nodes run different builds, and named fields
@@ -14,12 +18,52 @@ use serde::{Deserialize, Serialize};
 use wippy_lua_stdlib::{MAX_DEPTH, Value};
 
 use super::frame::FrameError;
+use crate::scheduler::envelope::EventKind;
 
 /// Nesting the decoder accepts. One level of a Lua table costs up to three
 /// MessagePack levels (variant map, list, key/value pair), plus a few for
 /// the batch and the envelope. Senders never build deeper values, and the
 /// cap keeps a hostile peer from recursing the decoder off the stack.
 const DECODE_MAX_DEPTH: usize = 3 * MAX_DEPTH + 8;
+
+/// One process message or signal on its way to another node. Pids travel
+/// as strings, exactly as processes print them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum RelayItem {
+    /// A user message.
+    Message(RelayMsg),
+    /// A lifecycle event: a watched or linked process ended, or a cancel.
+    Event {
+        /// The receiving process.
+        to: String,
+        /// The process the event is about (or the canceller).
+        from: String,
+        /// Which event.
+        kind: EventKind,
+        /// The ended process's result or error text.
+        result: Result<Value, String>,
+        /// The cancel reason (empty otherwise).
+        reason: String,
+    },
+    /// `from` starts or stops monitoring (or linking to, when `link`) `to`.
+    Watch {
+        /// The watched process.
+        to: String,
+        /// The watcher.
+        from: String,
+        /// Link rather than monitor.
+        link: bool,
+        /// Start (true) or stop.
+        on: bool,
+    },
+    /// Terminate `to`.
+    Kill {
+        /// The process to end.
+        to: String,
+        /// Why, as its exit error says.
+        reason: String,
+    },
+}
 
 /// One process message on its way to another node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,9 +78,9 @@ pub(crate) struct RelayMsg {
     pub(crate) payload: Value,
 }
 
-/// The messages that travel together in one relay frame, in send order.
+/// The items that travel together in one relay frame, in send order.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub(crate) struct RelayBatch(pub(crate) Vec<RelayMsg>);
+pub(crate) struct RelayBatch(pub(crate) Vec<RelayItem>);
 
 /// Serializes a batch into a relay frame payload.
 pub(crate) fn encode_batch(batch: &RelayBatch) -> Result<Vec<u8>, FrameError> {
@@ -65,8 +109,8 @@ mod tests {
         Value::Str(text.as_bytes().to_vec())
     }
 
-    fn msg(to: &str, payload: Value) -> RelayMsg {
-        RelayMsg { to: to.into(), from: "<n1.0.7>".into(), topic: "inbox".into(), payload }
+    fn msg(to: &str, payload: Value) -> RelayItem {
+        RelayItem::Message(RelayMsg { to: to.into(), from: "<n1.0.7>".into(), topic: "inbox".into(), payload })
     }
 
     fn sample_batch() -> RelayBatch {
@@ -81,6 +125,15 @@ mod tests {
                 ]),
             ),
             msg("<n2.0.3>", Value::Str(vec![0, 159, 146, 150])),
+            RelayItem::Event {
+                to: "<n2.0.1>".into(),
+                from: "<n1.0.7>".into(),
+                kind: EventKind::LinkExit,
+                result: Err("boom".into()),
+                reason: String::new(),
+            },
+            RelayItem::Watch { to: "<n2.0.1>".into(), from: "<n1.0.7>".into(), link: true, on: false },
+            RelayItem::Kill { to: "<n2.0.2>".into(), reason: "terminated".into() },
         ])
     }
 
@@ -117,13 +170,17 @@ mod tests {
             from: String,
             to: String,
         }
-        let newer = vec![NewerMsg {
+        #[derive(Serialize)]
+        enum NewerItem {
+            Message(NewerMsg),
+        }
+        let newer = vec![NewerItem::Message(NewerMsg {
             priority: 9,
             payload: s("hi"),
             topic: "inbox".into(),
             from: "<n1.0.7>".into(),
             to: "<n2.0.1>".into(),
-        }];
+        })];
         let old = decode_batch(&rmp_serde::to_vec_named(&newer).unwrap()).unwrap();
         assert_eq!(old, RelayBatch(vec![msg("<n2.0.1>", s("hi"))]));
 
@@ -133,8 +190,13 @@ mod tests {
             priority: u8,
             to: String,
         }
-        let read: Vec<DefaultingMsg> = rmp_serde::from_slice(&encode_batch(&old).unwrap()).unwrap();
-        assert_eq!((read[0].priority, read[0].to.as_str()), (0, "<n2.0.1>"));
+        #[derive(Deserialize)]
+        enum DefaultingItem {
+            Message(DefaultingMsg),
+        }
+        let read: Vec<DefaultingItem> = rmp_serde::from_slice(&encode_batch(&old).unwrap()).unwrap();
+        let DefaultingItem::Message(first) = &read[0];
+        assert_eq!((first.priority, first.to.as_str()), (0, "<n2.0.1>"));
     }
 
     #[test]
@@ -166,8 +228,10 @@ mod tests {
     /// huge list; neither may overflow the stack nor reserve the claim.
     #[test]
     fn hostile_shapes_are_refused_cheaply() {
-        // [ {"payload": {"Array": [ {"Array": [ ... ]} ]}} ] a million deep.
+        // [ {"Message": {"payload": {"Array": [ {"Array": [ ... ]} ]}}} ] a million deep.
         let mut deep = vec![0x91, 0x81, 0xA7];
+        deep.extend_from_slice(b"Message");
+        deep.extend_from_slice(&[0x81, 0xA7]);
         deep.extend_from_slice(b"payload");
         for _ in 0..1_000_000 {
             deep.extend_from_slice(&[0x81, 0xA5, b'A', b'r', b'r', b'a', b'y', 0x91]);

@@ -1,0 +1,289 @@
+//! The gossip thread's state and loop: receive, open, feed the core, fire
+//! timers, seal, send, and publish what changed.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::io::ErrorKind;
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::{POLL, RECV_BUF, RETRY_MAX, RETRY_MIN};
+use crate::cluster::membership::driver::{Effects, Membership, MembershipEvent, Timer};
+use crate::cluster::membership::identity::NodeIdentity;
+use crate::cluster::membership::keyring::Keyring;
+use crate::cluster::membership::seal::NONCE_LEN;
+use crate::shared::{MemberInfo, MemberState, Shared};
+
+/// First plaintext byte of a datagram carrying a foca packet.
+const KIND_SWIM: u8 = 0;
+/// First plaintext byte of a goodbye: the sender is stopping on purpose and
+/// its name follows. Lets peers tell "left" from "dead".
+const KIND_BYE: u8 = 1;
+/// A generation that moved by more than this (in nanoseconds) belongs to a
+/// new process, not to a rejoin (which adds one).
+const FRESH_START: u64 = 1_000_000;
+
+/// The state of the service thread.
+pub(super) struct Service {
+    pub(super) socket: UdpSocket,
+    pub(super) keyring: Keyring,
+    pub(super) membership: Membership,
+    /// Pending foca timers, soonest first; `seq` keeps equal deadlines in
+    /// the order they were armed (and spares `Timer` an `Ord`).
+    pub(super) timers: BinaryHeap<Reverse<(Instant, u64)>>,
+    pub(super) timer_data: Vec<(u64, Timer)>,
+    pub(super) seq: u64,
+    pub(super) join: Vec<String>,
+    /// When to announce to the seeds next; `None` while we know a member.
+    pub(super) retry_at: Option<Instant>,
+    pub(super) retry_delay: Duration,
+    pub(super) shared: Arc<Shared>,
+    pub(super) stop: Arc<AtomicBool>,
+    pub(super) rejected: Arc<AtomicU64>,
+    /// Names that said goodbye; their next Down is a departure.
+    pub(super) leaving: HashSet<String>,
+    /// Members that departed on purpose, by gossip address.
+    pub(super) left: HashSet<SocketAddr>,
+    /// The last generation seen per name, to tell a new process from a rejoin.
+    pub(super) seen: HashMap<String, u64>,
+}
+
+impl Service {
+    pub(super) fn run(mut self) {
+        let mut buf = vec![0u8; RECV_BUF];
+        while !self.stop.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            self.fire_timers(now);
+            self.maybe_announce(now);
+            let mut wake = now + POLL;
+            if let Some(Reverse((at, _))) = self.timers.peek() {
+                wake = wake.min(*at);
+            }
+            if let Some(at) = self.retry_at {
+                wake = wake.min(at);
+            }
+            let wait = wake.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+            if let Err(e) = self.socket.set_read_timeout(Some(wait)) {
+                tracing::warn!(error = %e, "gossip: cannot set socket timeout");
+            }
+            match self.socket.recv_from(&mut buf) {
+                Ok((len, from)) => self.receive(&buf[..len], from),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
+                // ICMP port unreachable from a dead peer surfaces here on
+                // some systems; it is not a reason to stop gossiping.
+                Err(e) => tracing::debug!(error = %e, "gossip: receive failed"),
+            }
+        }
+        self.say_goodbye();
+        if let Err(e) = self.membership.leave(Instant::now()) {
+            tracing::debug!(error = %e, "gossip: leave refused");
+        }
+        let effects = self.membership.drain();
+        self.send_all(&effects);
+    }
+
+    /// Opens and feeds one datagram; unauthenticated ones are counted and
+    /// dropped before foca sees them.
+    fn receive(&mut self, packet: &[u8], from: SocketAddr) {
+        let now = Instant::now();
+        let opened = match self.keyring.open(packet, now) {
+            Ok(o) => o,
+            Err(e) => {
+                let n = self.rejected.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::debug!(%from, error = %e, rejected = n, "gossip: dropped a datagram that did not open");
+                return;
+            }
+        };
+        match opened.plaintext.split_first() {
+            Some((&KIND_SWIM, data)) => {
+                if let Err(e) = self.membership.handle_data(data, now) {
+                    tracing::debug!(%from, error = %e, "gossip: datagram refused");
+                }
+            }
+            Some((&KIND_BYE, name)) => {
+                let name = String::from_utf8_lossy(name).into_owned();
+                tracing::debug!(%from, member = %name, "gossip: goodbye");
+                self.leaving.insert(name);
+            }
+            _ => tracing::debug!(%from, "gossip: datagram of an unknown kind"),
+        }
+        self.apply(now);
+    }
+
+    fn fire_timers(&mut self, now: Instant) {
+        while let Some(Reverse((at, seq))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(pos) = self.timer_data.iter().position(|(s, _)| *s == seq) else { continue };
+            let (_, timer) = self.timer_data.swap_remove(pos);
+            if let Err(e) = self.membership.handle_timer(timer, now) {
+                tracing::debug!(error = %e, "gossip: timer refused");
+            }
+            self.apply(now);
+        }
+    }
+
+    /// Announces to every seed while we know no member, backing off from
+    /// [`RETRY_MIN`] to [`RETRY_MAX`].
+    fn maybe_announce(&mut self, now: Instant) {
+        let Some(at) = self.retry_at else { return };
+        if at > now {
+            return;
+        }
+        if self.membership.num_members() > 0 || self.join.is_empty() {
+            self.retry_at = None;
+            return;
+        }
+        let me = self.membership.identity().clone();
+        for seed in &self.join {
+            let addrs = match seed.to_socket_addrs() {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::debug!(%seed, error = %e, "gossip: cannot resolve seed");
+                    continue;
+                }
+            };
+            for addr in addrs.filter(|a| *a != me.addr) {
+                // foca accepts an announce whose destination has the right
+                // address whatever the rest of the identity says.
+                let to =
+                    NodeIdentity { addr, r#gen: 0, name: String::new(), failure_domain: String::new(), ..me.clone() };
+                if let Err(e) = self.membership.announce(to, now) {
+                    tracing::debug!(%addr, error = %e, "gossip: announce refused");
+                }
+            }
+        }
+        self.apply(now);
+        self.retry_at = Some(now + self.retry_delay);
+        self.retry_delay = (self.retry_delay * 2).min(RETRY_MAX);
+    }
+
+    /// Carries out what the core asked for and republishes the view when
+    /// membership changed.
+    fn apply(&mut self, now: Instant) {
+        let effects = self.membership.drain();
+        self.send_all(&effects);
+        let Effects { timers, events, .. } = effects;
+        for (timer, at) in timers {
+            self.seq += 1;
+            self.timers.push(Reverse((at, self.seq)));
+            self.timer_data.push((self.seq, timer));
+        }
+        if events.is_empty() {
+            return;
+        }
+        for ev in &events {
+            match ev {
+                MembershipEvent::Up(id) => {
+                    tracing::info!(member = %id.name, addr = %id.addr, "gossip: member up");
+                    self.member_up(id);
+                }
+                MembershipEvent::Down(id) => {
+                    let left = self.leaving.remove(&id.name);
+                    if left {
+                        self.left.insert(id.addr);
+                    }
+                    let how = if left { "left" } else { "dead" };
+                    tracing::info!(member = %id.name, addr = %id.addr, how, "gossip: member down");
+                    self.shared.node_down(&id.name);
+                }
+                MembershipEvent::Idle => {
+                    tracing::info!("gossip: no members left; announcing to seeds again");
+                    self.retry_at = Some(now);
+                    self.retry_delay = RETRY_MIN;
+                }
+                MembershipEvent::Defunct => tracing::warn!("gossip: this node was declared down"),
+                other => tracing::debug!(event = ?other, "gossip"),
+            }
+        }
+        self.publish();
+    }
+
+    fn send_all(&self, effects: &Effects) {
+        let mut plain = Vec::new();
+        for (to, data) in &effects.send {
+            plain.clear();
+            plain.push(KIND_SWIM);
+            plain.extend_from_slice(data);
+            self.send_one(*to, &plain);
+        }
+    }
+
+    fn send_one(&self, to: SocketAddr, plaintext: &[u8]) {
+        let nonce: [u8; NONCE_LEN] = rand::random();
+        match self.keyring.seal(nonce, plaintext) {
+            Ok(packet) => {
+                if let Err(e) = self.socket.send_to(&packet, to) {
+                    tracing::debug!(%to, error = %e, "gossip: send failed");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "gossip: cannot seal"),
+        }
+    }
+
+    /// Tells every member we are stopping on purpose, just before foca's
+    /// own leave, so they count us as `left` rather than `dead`.
+    fn say_goodbye(&self) {
+        let me = self.membership.identity();
+        let mut bye = vec![KIND_BYE];
+        bye.extend_from_slice(me.name.as_bytes());
+        for member in self.membership.members() {
+            self.send_one(member.addr, &bye);
+        }
+    }
+
+    /// Records a member coming up: a fresh process (not a rejoin) feeds
+    /// `gossip_convergence_seconds` with how long after its start we heard
+    /// of it. Generations are start times in wall-clock nanoseconds, so on
+    /// one host this is exact and across hosts as good as their clocks.
+    fn member_up(&mut self, id: &NodeIdentity) {
+        self.leaving.remove(&id.name);
+        self.left.remove(&id.addr);
+        let prev = self.seen.insert(id.name.clone(), id.r#gen);
+        if prev.is_some_and(|g| id.r#gen.abs_diff(g) <= FRESH_START) {
+            return;
+        }
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        let secs = now.saturating_sub(id.r#gen) as f64 / 1e9;
+        self.shared.stats.convergence.observe(secs);
+    }
+
+    /// Rewrites the shared view: this node first, then the others by name
+    /// (dead and departed ones too, until foca forgets them).
+    pub(super) fn publish(&self) {
+        let me = self.membership.identity();
+        let mut others: Vec<MemberInfo> = self
+            .membership
+            .member_states()
+            .map(|(id, state)| {
+                let state = match state {
+                    foca::State::Alive => MemberState::Alive,
+                    foca::State::Suspect => MemberState::Suspect,
+                    foca::State::Down if self.left.contains(&id.addr) => MemberState::Left,
+                    foca::State::Down => MemberState::Dead,
+                };
+                member_info(id, state, false)
+            })
+            .collect();
+        others.sort_by(|a, b| a.name.cmp(&b.name).then(a.state.is_up().cmp(&b.state.is_up()).reverse()));
+        let mut view = Vec::with_capacity(others.len() + 1);
+        view.push(member_info(me, MemberState::Alive, true));
+        view.extend(others);
+        *self.shared.cluster.write().unwrap_or_else(|e| e.into_inner()) = Some(view);
+    }
+}
+
+fn member_info(id: &NodeIdentity, state: MemberState, is_local: bool) -> MemberInfo {
+    MemberInfo {
+        name: id.name.clone(),
+        addr: id.addr.to_string(),
+        internode: id.internode_addr(),
+        failure_domain: id.failure_domain.clone(),
+        state,
+        is_local,
+    }
+}

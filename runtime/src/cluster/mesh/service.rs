@@ -1,0 +1,253 @@
+//! The mesh service: a thread running a single-threaded tokio runtime with
+//! the listener, one writer task per peer we send to and one reader task
+//! per accepted connection.
+//!
+//! One thread keeps every socket, every queue hand-off and every
+//! encryption on one core's cache; workers reach it through the peer
+//! queues (`outbound.rs`) and it reaches workers through their mailrooms.
+
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::ctx::Ctx;
+use super::handshake::{Identity, generate_static_key, mesh_psk};
+use super::outbound::PeerQueue;
+use super::session::{self, SessionError};
+use crate::shared::Shared;
+
+/// Ports tried in order when `internode.bind_port` is 0.
+const PREFERRED_PORTS: std::ops::RangeInclusive<u16> = 7950..=7959;
+/// First and last delay between reconnect attempts to one peer.
+const RECONNECT_MIN: Duration = Duration::from_millis(100);
+const RECONNECT_MAX: Duration = Duration::from_secs(5);
+/// Longest an accepted connection may take to finish the handshake.
+const ACCEPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Salt of the mesh key; every node uses the same one.
+const PSK_LABEL: &str = "wippy-mesh";
+/// Key id of the configured secret (the same id gossip uses).
+const KEY_ID: u8 = 1;
+
+/// How the mesh listens.
+#[derive(Clone)]
+pub(crate) struct MeshOptions {
+    /// Interface to bind.
+    pub(crate) bind: IpAddr,
+    /// Port; 0 tries 7950–7959, then any free port.
+    pub(crate) port: u16,
+    /// The cluster secret (the same one gossip uses).
+    pub(crate) secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for MeshOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeshOptions").field("bind", &self.bind).field("port", &self.port).finish_non_exhaustive()
+    }
+}
+
+/// Why the mesh could not start.
+#[derive(Debug, Error)]
+pub enum MeshError {
+    /// No port could be bound.
+    #[error("internode listener on {addr}: {source}")]
+    Bind {
+        /// The address tried last.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The key or the runtime could not be set up.
+    #[error("could not start the internode mesh: {0}")]
+    Start(String),
+}
+
+/// Hands new peer queues to the mesh runtime.
+pub(crate) struct Spawner {
+    handle: Handle,
+    ctx: Arc<Ctx>,
+}
+
+impl Spawner {
+    /// Starts the writer task of a freshly created peer queue.
+    pub(crate) fn start_peer(&self, queue: Arc<PeerQueue>) {
+        let ctx = self.ctx.clone();
+        self.ctx.tracker.spawn_on(peer_task(ctx, queue), &self.handle);
+    }
+}
+
+/// A running mesh; [`Mesh::stop`] ends every connection and joins the thread.
+pub(crate) struct Mesh {
+    port: u16,
+    cancel: CancellationToken,
+    thread: Option<JoinHandle<()>>,
+    shared: Arc<Shared>,
+}
+
+impl Mesh {
+    /// Binds the listener now, so a taken port fails the node's start, and
+    /// returns it with the chosen port.
+    pub(crate) fn bind(opts: &MeshOptions) -> Result<TcpListener, MeshError> {
+        let try_bind = |port| {
+            let addr = SocketAddr::new(opts.bind, port);
+            TcpListener::bind(addr).map_err(|source| MeshError::Bind { addr, source })
+        };
+        if opts.port != 0 {
+            return try_bind(opts.port);
+        }
+        PREFERRED_PORTS.map(try_bind).find_map(Result::ok).map_or_else(|| try_bind(0), Ok)
+    }
+
+    /// Starts the mesh thread on a bound listener.
+    pub(crate) fn start(listener: TcpListener, opts: &MeshOptions, shared: Arc<Shared>) -> Result<Mesh, MeshError> {
+        let start_err = |e: &dyn std::fmt::Display| MeshError::Start(e.to_string());
+        let port = listener.local_addr().map_err(|e| start_err(&e))?.port();
+        listener.set_nonblocking(true).map_err(|e| start_err(&e))?;
+        let key = generate_static_key().map_err(|e| start_err(&e))?;
+        let identity = Identity::new(shared.node_id.clone(), key).map_err(|e| start_err(&e))?;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| start_err(&e))?;
+        let cancel = CancellationToken::new();
+        let ctx = Arc::new(Ctx {
+            identity,
+            key_id: KEY_ID,
+            psk: mesh_psk(PSK_LABEL, &opts.secret),
+            shared: shared.clone(),
+            cancel: cancel.clone(),
+            tracker: TaskTracker::new(),
+        });
+        let listener = {
+            let _guard = rt.enter();
+            tokio::net::TcpListener::from_std(listener).map_err(|e| start_err(&e))?
+        };
+        *shared.mesh.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(Spawner { handle: rt.handle().clone(), ctx: ctx.clone() });
+        let thread = std::thread::Builder::new()
+            .name("wippy-mesh".into())
+            .spawn(move || {
+                rt.block_on(async move {
+                    ctx.tracker.spawn(listen(ctx.clone(), listener));
+                    ctx.cancel.cancelled().await;
+                    ctx.tracker.close();
+                    ctx.tracker.wait().await;
+                });
+            })
+            .map_err(|e| start_err(&e))?;
+        tracing::info!(port, "mesh listening");
+        Ok(Mesh { port, cancel, thread: Some(thread), shared })
+    }
+
+    /// The port the listener is bound to.
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops accepting, gives writers a moment to flush, closes everything.
+    pub(crate) fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        self.shared.mesh.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.cancel.cancel();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.shared.peers.clear();
+    }
+}
+
+impl Drop for Mesh {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+async fn listen(ctx: Arc<Ctx>, listener: tokio::net::TcpListener) {
+    loop {
+        let (stream, from) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(s) => s,
+                Err(e) => {
+                    // Out of descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %e, "mesh: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = ctx.cancel.cancelled() => return,
+        };
+        ctx.tracker.spawn(inbound(ctx.clone(), stream, from));
+    }
+}
+
+/// Handshake as responder, then read until the connection ends.
+async fn inbound(ctx: Arc<Ctx>, mut stream: tokio::net::TcpStream, from: SocketAddr) {
+    let accepted = tokio::select! {
+        r = tokio::time::timeout(ACCEPT_TIMEOUT, session::accept(&ctx, &mut stream)) => {
+            r.unwrap_or(Err(SessionError::Timeout))
+        }
+        () = ctx.cancel.cancelled() => return,
+    };
+    let (peer, transport) = match accepted {
+        Ok(a) => a,
+        Err(e) => {
+            if e.is_handshake() {
+                ctx.shared.stats.handshake_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(%from, error = %e, "mesh: refused a connection");
+            } else {
+                tracing::debug!(%from, error = %e, "mesh: connection ended during the handshake");
+            }
+            return;
+        }
+    };
+    tracing::debug!(%from, %peer, "mesh: accepted");
+    match session::read_loop(&ctx, &peer, stream, transport).await {
+        Ok(()) | Err(SessionError::Closed) => tracing::debug!(%peer, "mesh: inbound connection closed"),
+        Err(e) => tracing::warn!(%peer, error = %e, "mesh: inbound connection dropped"),
+    }
+}
+
+/// Keeps one peer connected while its queue is open and writes what the
+/// queue collects. Reconnects with backoff; reports the first failure of a
+/// streak at warn level and the rest at debug, so a peer that is down does
+/// not flood the log.
+async fn peer_task(ctx: Arc<Ctx>, queue: Arc<PeerQueue>) {
+    let mut delay = RECONNECT_MIN;
+    let mut failures = 0u32;
+    while !queue.is_closed() && !ctx.cancel.is_cancelled() {
+        if let Some(addr) = ctx.shared.member_internode(&queue.name) {
+            match session::dial(&ctx, addr, &queue.name).await {
+                Ok((stream, transport)) => {
+                    tracing::debug!(peer = %queue.name, %addr, "mesh: connected");
+                    delay = RECONNECT_MIN;
+                    failures = 0;
+                    match session::write_loop(&ctx, &queue, stream, transport).await {
+                        Ok(()) => return,
+                        Err(e) => tracing::warn!(peer = %queue.name, error = %e, "mesh: connection lost; reconnecting"),
+                    }
+                }
+                Err(e) => {
+                    if e.is_handshake() {
+                        ctx.shared.stats.handshake_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    failures += 1;
+                    if failures == 1 {
+                        tracing::warn!(peer = %queue.name, %addr, error = %e, "mesh: cannot connect; retrying");
+                    } else {
+                        tracing::debug!(peer = %queue.name, %addr, error = %e, failures, "mesh: cannot connect");
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = ctx.cancel.cancelled() => return,
+        }
+        delay = (delay * 2).min(RECONNECT_MAX);
+    }
+}

@@ -1,0 +1,109 @@
+//! How process traffic finds other nodes, and what happens when one goes.
+//!
+//! Workers hand items for other nodes to [`Shared::relay`] once per
+//! scheduling round; the mesh hands what arrives to
+//! [`Shared::deliver_remote`], which turns it back into envelopes for the
+//! owning workers. When gossip declares a node down, [`Shared::node_down`]
+//! drops its queue and tells every worker, which fires the monitors and
+//! links that pointed at it.
+
+use std::net::SocketAddr;
+
+use super::mesh::frame::Class;
+use super::mesh::relay::RelayItem;
+use crate::pid::Pid;
+use crate::scheduler::envelope::Envelope;
+use crate::shared::Shared;
+
+/// The error text monitors and links see when a node goes away.
+pub(crate) const NODE_DOWN: &str = "node disconnected";
+
+/// The node is not a live member (or this node runs no mesh).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Unreachable;
+
+impl Shared {
+    /// The mesh address of a live member called `name`.
+    pub(crate) fn member_internode(&self, name: &str) -> Option<SocketAddr> {
+        let view = self.cluster.read().unwrap_or_else(|e| e.into_inner());
+        view.as_ref()?.iter().find(|m| !m.is_local && m.state.is_up() && m.name == name).map(|m| m.internode)
+    }
+
+    /// Queues `items` (emptied) for node `node`, starting its writer when
+    /// this is the first traffic for it. Items past the queue bound are
+    /// dropped and counted.
+    pub(crate) fn relay(&self, node: &str, items: &mut Vec<RelayItem>) -> Result<(), Unreachable> {
+        if self.member_internode(node).is_none() {
+            return Err(Unreachable);
+        }
+        let (queue, created) = self.peers.get_or_create(node);
+        if created {
+            let mesh = self.mesh.lock().unwrap_or_else(|e| e.into_inner());
+            match mesh.as_ref() {
+                Some(spawner) => spawner.start_peer(queue.clone()),
+                None => {
+                    drop(mesh);
+                    self.peers.remove(node);
+                    return Err(Unreachable);
+                }
+            }
+        }
+        let dropped = queue.push_relay(items);
+        if dropped > 0 {
+            self.stats.drop_items(Class::Relay, dropped);
+            tracing::warn!(peer = %node, dropped, "mesh: peer queue full; messages dropped");
+        }
+        Ok(())
+    }
+
+    /// Routes items that arrived from `peer` to the workers owning their
+    /// targets, one batch per worker, in arrival order. Items for another
+    /// node or an unreadable pid are dropped and counted.
+    pub(crate) fn deliver_remote(&self, peer: &str, items: Vec<RelayItem>) {
+        let mut per_worker: Vec<Vec<Envelope>> = (0..self.n_workers()).map(|_| Vec::new()).collect();
+        for item in items {
+            let to = match &item {
+                RelayItem::Message(m) => &m.to,
+                RelayItem::Event { to, .. } | RelayItem::Watch { to, .. } | RelayItem::Kill { to, .. } => to,
+            };
+            let counter = match Pid::parse(to) {
+                Ok(pid) if pid.node == self.node_id => pid.counter,
+                _ => {
+                    tracing::debug!(%peer, to = %to, "mesh: item for a pid not on this node dropped");
+                    self.stats.drop_items(Class::Relay, 1);
+                    continue;
+                }
+            };
+            let env = match item {
+                RelayItem::Message(m) => {
+                    Envelope::Message { to: counter, to_pid: m.to, from: m.from, topic: m.topic, payload: m.payload }
+                }
+                RelayItem::Event { from, kind, result, reason, .. } => {
+                    Envelope::Event { to: counter, kind, from, result, reason }
+                }
+                RelayItem::Watch { to, from, link, on } => Envelope::Watch { to: counter, to_pid: to, from, link, on },
+                RelayItem::Kill { reason, .. } => Envelope::Kill { to: counter, reason },
+            };
+            per_worker[self.worker_of(counter)].push(env);
+        }
+        for (w, mut batch) in per_worker.into_iter().enumerate() {
+            self.workers[w].mailroom.post(&mut batch);
+        }
+    }
+
+    /// Gossip declared `name` down (dead or departed): drop what was queued
+    /// for it and let every worker fire the monitors and links that point
+    /// at its processes.
+    pub(crate) fn node_down(&self, name: &str) {
+        if let Some(left) = self.peers.remove(name) {
+            let n = left.relay.len();
+            if n > 0 {
+                self.stats.drop_items(Class::Relay, n);
+                tracing::debug!(peer = %name, dropped = n, "mesh: queued traffic for a node that went down dropped");
+            }
+        }
+        for w in 0..self.n_workers() {
+            self.post(w, Envelope::NodeDown { node: name.to_string() });
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Counters the node's threads bump and `/metrics` reads.
+//!
+//! Hot paths only touch plain atomics; the admin thread copies them into
+//! the Prometheus registry at each scrape, so a busy mesh never takes the
+//! registry's locks.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+
+use crate::cluster::mesh::frame::Class;
+
+/// Per-class traffic counters of the mesh.
+#[derive(Default)]
+pub(crate) struct ClassCounters {
+    /// Frames written to peers.
+    pub(crate) frames_sent: AtomicU64,
+    /// Payload bytes written to peers (before encryption).
+    pub(crate) bytes_sent: AtomicU64,
+    /// Frames read from peers.
+    pub(crate) frames_received: AtomicU64,
+    /// Payload bytes read from peers.
+    pub(crate) bytes_received: AtomicU64,
+    /// Items dropped: a full queue, a peer that went down with traffic
+    /// still queued, a write that failed mid-batch.
+    pub(crate) dropped: AtomicU64,
+}
+
+/// Everything counted outside the scheduler.
+pub(crate) struct NodeStats {
+    /// Seconds from a node's start until this node heard of it.
+    pub(crate) convergence: Histogram,
+    /// Mesh traffic, indexed by `Class as usize`.
+    pub(crate) mesh: [ClassCounters; 4],
+    /// Mesh connections refused or failed during the handshake.
+    pub(crate) handshake_failures: AtomicU64,
+}
+
+impl Default for NodeStats {
+    fn default() -> Self {
+        NodeStats {
+            // 10 ms to about 40 s.
+            convergence: Histogram::new(exponential_buckets(0.01, 2.0, 13)),
+            mesh: Default::default(),
+            handshake_failures: AtomicU64::new(0),
+        }
+    }
+}
+
+impl NodeStats {
+    /// The counters of one class.
+    pub(crate) fn class(&self, class: Class) -> &ClassCounters {
+        &self.mesh[class as usize]
+    }
+
+    /// Counts `n` items of `class` dropped.
+    pub(crate) fn drop_items(&self, class: Class, n: usize) {
+        self.class(class).dropped.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
