@@ -1,6 +1,7 @@
 //! Clustering: the pure cores (membership, mesh) and the gossip service
 //! thread that owns the socket and drives the membership core.
 
+pub(crate) mod events;
 pub(crate) mod gossip;
 pub(crate) mod membership;
 pub(crate) mod mesh;

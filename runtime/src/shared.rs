@@ -9,6 +9,7 @@ use dashmap::DashMap;
 use wippy_lua_stdlib::{HostError, HostResult, Value};
 
 use crate::app::Definition;
+use crate::cluster::events::Subscribers;
 use crate::cluster::mesh::outbound::Peers;
 use crate::cluster::mesh::service::Spawner;
 use crate::naming::Registry;
@@ -117,6 +118,8 @@ pub(crate) struct Shared {
     /// Gossip datagrams dropped because they did not open (wrong key,
     /// garbage); counted by the gossip thread, read by `/metrics`.
     pub gossip_rejected: Arc<AtomicU64>,
+    /// Who hears about membership changes.
+    pub membership_events: Subscribers,
     /// Counters for `/metrics` kept outside the scheduler.
     pub stats: NodeStats,
     /// Outgoing queues of the peers we send to.
@@ -144,6 +147,7 @@ impl Shared {
             ready: AtomicBool::new(false),
             gossip_running: Arc::default(),
             gossip_rejected: Arc::default(),
+            membership_events: Subscribers::default(),
             stats: NodeStats::default(),
             peers: Peers::default(),
             mesh: Mutex::new(None),

@@ -253,3 +253,59 @@ fn advertise_ip(bound: IpAddr) -> IpAddr {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::cluster::events::ClusterEvent;
+    use crate::shared::MemberState;
+
+    fn options(port: u16, join: Option<u16>) -> ClusterOptions {
+        ClusterOptions {
+            bind: SocketAddr::from(([127, 0, 0, 1], port)),
+            advertise: None,
+            join: join.map(|j| format!("127.0.0.1:{j}")).into_iter().collect(),
+            secret: b"0123456789abcdef0123456789abcdef".to_vec(),
+            internode_bind: IpAddr::from([127, 0, 0, 1]),
+            internode_port: 7777,
+            key_grace: Duration::from_secs(60),
+            failure_domain: "rack-1".into(),
+            probe_interval: Duration::from_millis(300),
+            probe_timeout: Duration::from_millis(100),
+            suspicion_mult: 3,
+            gossip_interval: Duration::from_millis(100),
+        }
+    }
+
+    fn next(rx: &crossbeam_channel::Receiver<ClusterEvent>) -> ClusterEvent {
+        rx.recv_timeout(Duration::from_secs(10)).expect("a membership event within 10 s")
+    }
+
+    /// Two gossip services on real sockets: the joiner is announced to
+    /// subscribers with its metadata, and a graceful stop reads as `left`.
+    #[test]
+    fn join_and_graceful_leave_reach_subscribers() {
+        let (sa, sb) = (Arc::new(Shared::new("a".into(), 1, 1 << 20)), Arc::new(Shared::new("b".into(), 1, 1 << 20)));
+        let events = sa.membership_events.subscribe();
+        let a = Gossip::start(&options(0, None), sa.clone()).unwrap();
+        let a_port = sa.cluster.read().unwrap().as_ref().unwrap()[0].addr.rsplit(':').next().unwrap().parse().unwrap();
+        let b = Gossip::start(&options(0, Some(a_port)), sb.clone()).unwrap();
+        match next(&events) {
+            ClusterEvent::NodeJoined(m) => {
+                assert_eq!((m.name.as_str(), m.failure_domain.as_str()), ("b", "rack-1"));
+                assert_eq!(m.internode, SocketAddr::from(([127, 0, 0, 1], 7777)));
+            }
+            other => panic!("expected b to join, got {other:?}"),
+        }
+        assert_eq!(sa.member_internode("b"), Some(SocketAddr::from(([127, 0, 0, 1], 7777))));
+        b.stop();
+        assert_eq!(next(&events), ClusterEvent::NodeLeft { name: "b".into(), state: MemberState::Left });
+        let view = sa.cluster.read().unwrap().clone().unwrap();
+        assert!(view.iter().any(|m| m.name == "b" && m.state == MemberState::Left), "{view:?}");
+        assert_eq!(sa.member_internode("b"), None);
+
+        a.stop();
+    }
+}

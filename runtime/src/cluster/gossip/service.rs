@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::{POLL, RECV_BUF, RETRY_MAX, RETRY_MIN};
+use crate::cluster::events::ClusterEvent;
 use crate::cluster::membership::driver::{Effects, Membership, MembershipEvent, Timer};
 use crate::cluster::membership::identity::NodeIdentity;
 use crate::cluster::membership::keyring::Keyring;
@@ -181,15 +182,30 @@ impl Service {
                 MembershipEvent::Up(id) => {
                     tracing::info!(member = %id.name, addr = %id.addr, "gossip: member up");
                     self.member_up(id);
+                    let info = member_info(id, MemberState::Alive, false);
+                    self.shared.membership_events.publish(&ClusterEvent::NodeJoined(info));
                 }
                 MembershipEvent::Down(id) => {
                     let left = self.leaving.remove(&id.name);
                     if left {
                         self.left.insert(id.addr);
                     }
-                    let how = if left { "left" } else { "dead" };
-                    tracing::info!(member = %id.name, addr = %id.addr, how, "gossip: member down");
+                    let state = if left { MemberState::Left } else { MemberState::Dead };
+                    tracing::info!(member = %id.name, addr = %id.addr, how = state.as_str(), "gossip: member down");
                     self.shared.node_down(&id.name);
+                    let name = id.name.clone();
+                    self.shared.membership_events.publish(&ClusterEvent::NodeLeft { name, state });
+                }
+                MembershipEvent::Renamed { old, new } => {
+                    tracing::info!(member = %new.name, was = %old.name, addr = %new.addr, "gossip: member renewed");
+                    // A new process behind the same address: whatever the
+                    // old one had (monitors, links) is gone with it.
+                    if new.r#gen.abs_diff(old.r#gen) > FRESH_START {
+                        self.shared.node_down(&old.name);
+                    }
+                    self.member_up(new);
+                    let info = member_info(new, MemberState::Alive, false);
+                    self.shared.membership_events.publish(&ClusterEvent::NodeUpdated(info));
                 }
                 MembershipEvent::Idle => {
                     tracing::info!("gossip: no members left; announcing to seeds again");

@@ -251,3 +251,107 @@ async fn peer_task(ctx: Arc<Ctx>, queue: Arc<PeerQueue>) {
         delay = (delay * 2).min(RECONNECT_MAX);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::cluster::mesh::frame::{Class, Frame};
+    use crate::cluster::mesh::relay::{RelayBatch, RelayItem, RelayMsg, encode_batch};
+    use crate::cluster::mesh::wire;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    /// A mesh for node `b` on a real loopback socket.
+    fn listening(shared: &Arc<Shared>) -> (Mesh, SocketAddr) {
+        let opts = MeshOptions { bind: IpAddr::from([127, 0, 0, 1]), port: 0, secret: SECRET.to_vec() };
+        let listener = TcpListener::bind((opts.bind, 0)).unwrap();
+        let mesh = Mesh::start(listener, &opts, shared.clone()).unwrap();
+        let addr = SocketAddr::new(opts.bind, mesh.port());
+        (mesh, addr)
+    }
+
+    /// The dialling side's context, as node `a` with `secret`.
+    fn dialler(secret: &[u8]) -> Ctx {
+        Ctx {
+            identity: Identity::new("a", generate_static_key().unwrap()).unwrap(),
+            key_id: KEY_ID,
+            psk: mesh_psk(PSK_LABEL, secret),
+            shared: Arc::new(Shared::new("a".into(), 1, 1 << 20)),
+            cancel: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+        }
+    }
+
+    fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !cond() {
+            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn wrong_secret_is_refused_and_counted_garbage_is_dropped_and_the_right_secret_gets_through() {
+        let shared = Arc::new(Shared::new("b".into(), 1, 1 << 20));
+        let (mesh, addr) = listening(&shared);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            // Another cluster's secret: both ends refuse.
+            let stranger = dialler(b"ffffffffffffffffffffffffffffffff");
+            let err = session::dial(&stranger, addr, "b").await.unwrap_err();
+            assert!(matches!(err, SessionError::Handshake(_) | SessionError::Closed), "{err}");
+
+            // Bytes that are not a handshake: the connection is dropped.
+            let mut junk = tokio::net::TcpStream::connect(addr).await.unwrap();
+            junk.write_all(&[0, 40, 1, 2, 3]).await.unwrap();
+            junk.write_all(&[7u8; 40]).await.unwrap();
+            let mut buf = [0u8; 16];
+            let n = tokio::time::timeout(Duration::from_secs(10), junk.read(&mut buf)).await.unwrap();
+            assert!(matches!(n, Ok(0) | Err(_)), "the node should hang up on garbage");
+
+            // The right secret, but the wrong name expected: refused by us.
+            let friend = dialler(SECRET);
+            let err = session::dial(&friend, addr, "c").await.unwrap_err();
+            assert!(matches!(err, SessionError::WrongPeer { .. }), "{err}");
+
+            // The right secret: frames get through and are counted.
+            let (mut stream, mut transport) = session::dial(&friend, addr, "b").await.unwrap();
+            let item = RelayItem::Message(RelayMsg {
+                to: "{b@h|0x00099}".into(),
+                from: "{a@h|0x00001}".into(),
+                topic: "t".into(),
+                payload: wippy_lua_stdlib::Value::Int(1),
+            });
+            let mut plain = Vec::new();
+            Frame { class: Class::Relay, payload: encode_batch(&RelayBatch(vec![item])).unwrap() }
+                .encode(&mut plain)
+                .unwrap();
+            Frame { class: Class::Raft, payload: vec![1, 2, 3] }.encode(&mut plain).unwrap();
+            let mut cipher = Vec::new();
+            wire::seal(&mut transport, &plain, &mut cipher).unwrap();
+            stream.write_all(&cipher).await.unwrap();
+        });
+        let stats = &shared.stats;
+        wait_for("both frames", || stats.class(Class::Raft).frames_received.load(Ordering::Relaxed) == 1);
+        assert_eq!(stats.class(Class::Relay).frames_received.load(Ordering::Relaxed), 1);
+        // Nobody lives at 0x99 on node b; the message reached the worker's
+        // inbox (and is dropped there), nothing was dropped on the way.
+        assert_eq!(stats.class(Class::Relay).dropped.load(Ordering::Relaxed), 0);
+        assert!(stats.handshake_failures.load(Ordering::Relaxed) >= 1, "the stranger is counted");
+        mesh.stop();
+    }
+
+    #[test]
+    fn port_zero_prefers_the_documented_range() {
+        let opts = MeshOptions { bind: IpAddr::from([127, 0, 0, 1]), port: 0, secret: SECRET.to_vec() };
+        let listener = Mesh::bind(&opts).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Another test or process may hold all ten; then any port is fine.
+        let held = PREFERRED_PORTS.filter(|p| TcpListener::bind((opts.bind, *p)).is_err()).count();
+        assert!(PREFERRED_PORTS.contains(&port) || held == 10, "port {port}");
+    }
+}
