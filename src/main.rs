@@ -174,6 +174,12 @@ fn cluster_options(cfg: &Config) -> Result<Option<ClusterOptions>> {
         advertise,
         join: m.join_addrs.iter().map(str::to_owned).collect(),
         secret: secret.to_vec(),
+        accept_secrets: m
+            .accept_secret_keys
+            .iter()
+            .map(|k| wippy_config::decode_secret_key(k).map(|k| k.to_vec()))
+            .collect::<Result<_, _>>()
+            .context("cluster.membership.accept_secret_keys")?,
         key_grace: m.key_grace_period.as_std(),
         failure_domain: c.failure_domain.clone(),
         internode_bind: c.internode.bind_addr.parse().context("cluster.internode.bind_addr")?,

@@ -50,9 +50,10 @@ pub(crate) fn parse_host_port(text: &str) -> Result<(&str, u16), String> {
     }
 }
 
-/// Seed addresses of other nodes. In YAML either a comma-separated string
-/// (`"node-1:7946,node-2:7946"`, handy in environment variables) or a list; displays
-/// as the comma-separated form. Blank entries are dropped.
+/// A list of short strings (seed addresses, extra keys). In YAML either a
+/// comma-separated string (`"node-1:7946,node-2:7946"`, handy in environment
+/// variables) or a list; displays as the comma-separated form. Blank entries are
+/// dropped. What each entry must look like is checked where the list is used.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AddrList(pub Vec<String>);
 

@@ -149,6 +149,12 @@ impl Config {
             })?;
         }
         not_blank(m.secret_file.as_deref(), "cluster.membership.secret_file")?;
+        for key in m.accept_secret_keys.iter() {
+            decode_secret_key(key).map_err(|e| Issue {
+                path: "cluster.membership.accept_secret_keys",
+                message: format!("each key must be base64 of 32 bytes: {e}"),
+            })?;
+        }
         positive(m.gossip_interval, "cluster.membership.gossip_interval")?;
         positive(m.push_pull_interval, "cluster.membership.push_pull_interval")?;
         positive(m.probe_interval, "cluster.membership.probe_interval")?;

@@ -3,6 +3,7 @@
 
 pub(crate) mod events;
 pub(crate) mod gossip;
+pub(crate) mod keys;
 pub(crate) mod membership;
 pub(crate) mod mesh;
 pub(crate) mod route;

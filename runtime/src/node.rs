@@ -18,6 +18,7 @@ use wippy_lua_stdlib::{HostError, Value};
 use crate::admin::{AdminError, AdminOptions, AdminServer};
 use crate::app::App;
 use crate::cluster::gossip::{ClusterOptions, Gossip, GossipError};
+use crate::cluster::keys::KeySet;
 use crate::cluster::mesh::service::{Mesh, MeshError, MeshOptions};
 use crate::pid::Pid;
 use crate::scheduler::envelope::{Envelope, ExitResult};
@@ -105,8 +106,9 @@ impl Node {
         // any process runs, and processes never see a half-built view.
         let (mesh, gossip) = match &opts.cluster {
             Some(c) => {
-                let mesh_opts =
-                    MeshOptions { bind: c.internode_bind, port: c.internode_port, secret: c.secret.clone() };
+                let keys = KeySet::new(&c.secret, &c.accept_secrets, c.key_grace, std::time::Instant::now())
+                    .map_err(|e| GossipError::Key(e.to_string()))?;
+                let mesh_opts = MeshOptions { bind: c.internode_bind, port: c.internode_port, keys };
                 let listener = Mesh::bind(&mesh_opts)?;
                 let mesh = Mesh::start(listener, &mesh_opts, shared.clone())?;
                 let gossip_opts = ClusterOptions { internode_port: mesh.port(), ..c.clone() };

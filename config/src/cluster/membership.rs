@@ -26,6 +26,10 @@ pub struct MembershipConfig {
     /// File holding the base64 key (surrounding whitespace ignored). Read at boot; when
     /// both are set, the file wins over `secret_key`.
     pub secret_file: Option<String>,
+    /// Further keys (base64 of 32 bytes each; a list or a comma-separated string)
+    /// accepted from other nodes, but never sent with, for `key_grace_period` after
+    /// start: the means of rotating the cluster secret without a cluster-wide restart.
+    pub accept_secret_keys: AddrList,
     /// Period between gossip rounds; each round pushes pending updates to a few
     /// random members.
     pub gossip_interval: Duration,
@@ -59,6 +63,7 @@ impl Default for MembershipConfig {
             join_addrs: AddrList::default(),
             secret_key: None,
             secret_file: None,
+            accept_secret_keys: AddrList::default(),
             gossip_interval: Duration::from_millis(100),
             push_pull_interval: Duration::from_secs(5),
             dead_node_reclaim_time: Duration::from_secs(30),

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
+use super::keys::KeySet;
 use super::membership::driver::{Membership, config_from};
 use super::membership::identity::NodeIdentity;
 use super::membership::keyring::{Keyring, KeyringError};
@@ -42,8 +43,6 @@ const RETRY_MAX: Duration = Duration::from_secs(8);
 /// protocol cannot open our packets. Fixed, not `cluster.name`: that is the
 /// name of one node, and all nodes must derive the same key.
 const KEY_LABEL: &str = "wippy-gossip";
-/// The id the configured secret is installed under (rotation is not wired).
-const KEY_ID: u8 = 1;
 /// The largest datagram we accept; bigger ones are truncated and fail to open.
 const RECV_BUF: usize = 64 * 1024;
 
@@ -59,8 +58,12 @@ pub struct ClusterOptions {
     /// Seeds (`host:port`), resolved again on every announce so a seed whose
     /// name resolves late is still found.
     pub join: Vec<String>,
-    /// The shared gossip secret. Every node needs the same one.
+    /// The shared cluster secret. Every node needs the same one; gossip
+    /// seals with it and the mesh authenticates with it.
     pub secret: Vec<u8>,
+    /// Further secrets still accepted (for `key_grace` from start) while
+    /// the cluster rotates to a new one (`accept_secret_keys`).
+    pub accept_secrets: Vec<Vec<u8>>,
     /// Interface the internode mesh listens on (`cluster.internode.bind_addr`).
     pub internode_bind: IpAddr,
     /// Its port (`cluster.internode.bind_port`); 0 tries 7950–7959, then
@@ -138,10 +141,16 @@ impl Gossip {
         let socket = UdpSocket::bind(opts.bind).map_err(socket_err)?;
         let bound = socket.local_addr().map_err(socket_err)?;
         let now = Instant::now();
+        let keys = KeySet::new(&opts.secret, &opts.accept_secrets, opts.key_grace, now)
+            .map_err(|e| GossipError::Key(e.to_string()))?;
         let mut keyring = Keyring::new(KEY_LABEL, opts.key_grace);
         let key_err = |e: KeyringError| GossipError::Key(e.to_string());
-        keyring.install(KEY_ID, &opts.secret, now).map_err(key_err)?;
-        keyring.make_primary(KEY_ID).map_err(key_err)?;
+        keyring.install(keys.primary.id, &keys.primary.secret, now).map_err(key_err)?;
+        keyring.make_primary(keys.primary.id).map_err(key_err)?;
+        for (key, _) in &keys.accepted {
+            keyring.install(key.id, &key.secret, now).map_err(key_err)?;
+            keyring.retire(key.id, now).map_err(key_err)?;
+        }
         let ip = opts.advertise.unwrap_or_else(|| advertise_ip(bound.ip()));
         let identity = NodeIdentity {
             addr: SocketAddr::new(ip, bound.port()),
@@ -268,6 +277,7 @@ mod tests {
             advertise: None,
             join: join.map(|j| format!("127.0.0.1:{j}")).into_iter().collect(),
             secret: b"0123456789abcdef0123456789abcdef".to_vec(),
+            accept_secrets: Vec::new(),
             internode_bind: IpAddr::from([127, 0, 0, 1]),
             internode_port: 7777,
             key_grace: Duration::from_secs(60),

@@ -56,6 +56,9 @@ impl Service {
         let mut buf = vec![0u8; RECV_BUF];
         while !self.stop.load(Ordering::SeqCst) {
             let now = Instant::now();
+            for id in self.keyring.expire(now) {
+                tracing::info!(key_id = id, "gossip: an accepted cluster key reached the end of its grace period");
+            }
             self.fire_timers(now);
             self.maybe_announce(now);
             let mut wake = now + POLL;

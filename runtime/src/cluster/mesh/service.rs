@@ -17,9 +17,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::ctx::Ctx;
-use super::handshake::{Identity, generate_static_key, mesh_psk};
+use super::handshake::{Identity, generate_static_key};
 use super::outbound::PeerQueue;
 use super::session::{self, SessionError};
+use crate::cluster::keys::KeySet;
 use crate::shared::Shared;
 
 /// Ports tried in order when `internode.bind_port` is 0.
@@ -29,10 +30,6 @@ const RECONNECT_MIN: Duration = Duration::from_millis(100);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
 /// Longest an accepted connection may take to finish the handshake.
 const ACCEPT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Salt of the mesh key; every node uses the same one.
-const PSK_LABEL: &str = "wippy-mesh";
-/// Key id of the configured secret (the same id gossip uses).
-const KEY_ID: u8 = 1;
 
 /// How the mesh listens.
 #[derive(Clone)]
@@ -41,8 +38,8 @@ pub(crate) struct MeshOptions {
     pub(crate) bind: IpAddr,
     /// Port; 0 tries 7950–7959, then any free port.
     pub(crate) port: u16,
-    /// The cluster secret (the same one gossip uses).
-    pub(crate) secret: Vec<u8>,
+    /// The cluster secrets (the same ones gossip uses).
+    pub(crate) keys: KeySet,
 }
 
 impl std::fmt::Debug for MeshOptions {
@@ -114,8 +111,7 @@ impl Mesh {
         let cancel = CancellationToken::new();
         let ctx = Arc::new(Ctx {
             identity,
-            key_id: KEY_ID,
-            psk: mesh_psk(PSK_LABEL, &opts.secret),
+            keys: opts.keys.clone(),
             shared: shared.clone(),
             cancel: cancel.clone(),
             tracker: TaskTracker::new(),
@@ -265,9 +261,13 @@ mod tests {
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
+    fn keys(secret: &[u8]) -> KeySet {
+        KeySet::new(secret, &[], Duration::from_secs(60), std::time::Instant::now()).unwrap()
+    }
+
     /// A mesh for node `b` on a real loopback socket.
     fn listening(shared: &Arc<Shared>) -> (Mesh, SocketAddr) {
-        let opts = MeshOptions { bind: IpAddr::from([127, 0, 0, 1]), port: 0, secret: SECRET.to_vec() };
+        let opts = MeshOptions { bind: IpAddr::from([127, 0, 0, 1]), port: 0, keys: keys(SECRET) };
         let listener = TcpListener::bind((opts.bind, 0)).unwrap();
         let mesh = Mesh::start(listener, &opts, shared.clone()).unwrap();
         let addr = SocketAddr::new(opts.bind, mesh.port());
@@ -278,8 +278,7 @@ mod tests {
     fn dialler(secret: &[u8]) -> Ctx {
         Ctx {
             identity: Identity::new("a", generate_static_key().unwrap()).unwrap(),
-            key_id: KEY_ID,
-            psk: mesh_psk(PSK_LABEL, secret),
+            keys: keys(secret),
             shared: Arc::new(Shared::new("a".into(), 1, 1 << 20)),
             cancel: CancellationToken::new(),
             tracker: TaskTracker::new(),
@@ -347,7 +346,7 @@ mod tests {
 
     #[test]
     fn port_zero_prefers_the_documented_range() {
-        let opts = MeshOptions { bind: IpAddr::from([127, 0, 0, 1]), port: 0, secret: SECRET.to_vec() };
+        let opts = MeshOptions { bind: IpAddr::from([127, 0, 0, 1]), port: 0, keys: keys(SECRET) };
         let listener = Mesh::bind(&opts).unwrap();
         let port = listener.local_addr().unwrap().port();
         // Another test or process may hold all ten; then any port is fine.

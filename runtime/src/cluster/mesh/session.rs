@@ -95,7 +95,8 @@ async fn read_flight(stream: &mut TcpStream) -> Result<Vec<u8>, SessionError> {
 pub(crate) async fn dial(ctx: &Ctx, addr: SocketAddr, expect: &str) -> Result<(TcpStream, Transport), SessionError> {
     let mut stream = timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await.map_err(|_| SessionError::Timeout)??;
     stream.set_nodelay(true)?;
-    let (state, m1) = Initiator::start(&ctx.identity, ctx.key_id, &ctx.psk)?;
+    let (key_id, psk) = ctx.dial_key();
+    let (state, m1) = Initiator::start(&ctx.identity, key_id, &psk)?;
     send_flight(&mut stream, &m1).await?;
     let m2 = read_flight(&mut stream).await?;
     let Step::Reply(m3, state) = state.next(&m2)? else { return Err(HandshakeError::UnexpectedMessage.into()) };
@@ -112,7 +113,7 @@ pub(crate) async fn dial(ctx: &Ctx, addr: SocketAddr, expect: &str) -> Result<(T
 pub(crate) async fn accept(ctx: &Ctx, stream: &mut TcpStream) -> Result<(String, Transport), SessionError> {
     stream.set_nodelay(true)?;
     let m1 = read_flight(stream).await?;
-    let (state, m2) = Responder::accept(&ctx.identity, &m1, |id| (id == ctx.key_id).then_some(ctx.psk))?;
+    let (state, m2) = Responder::accept(&ctx.identity, &m1, |id| ctx.accept_key(id))?;
     send_flight(stream, &m2).await?;
     let m3 = read_flight(stream).await?;
     let Step::Established(Some(m4), done) = state.next(&m3)? else {
