@@ -21,7 +21,8 @@
 ---@field id string Node id (the node part of its PIDs).
 ---@field name string Configured node name.
 ---@field addr string Gossip address, "host:port".
----@field state MemberState
+---@field internode_addr string Mesh address, "host:port" ("" on a single node).
+---@field state MemberState Only "alive" and "suspect" members are listed.
 ---@field role NodeRole
 ---@field failure_domain string "" when not configured.
 ---@field is_local boolean True for this node (always the first element).
