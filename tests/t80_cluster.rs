@@ -1,6 +1,6 @@
 //! Gossip membership between `wippy run` processes on one host: nodes join
-//! through a seed, see a killed node go, and a node with another secret
-//! never gets in.
+//! through a seed, see a killed node go and come back on a new address, and
+//! a node with another secret never gets in.
 
 #[path = "common/harness.rs"]
 mod common;
@@ -45,6 +45,19 @@ fn three_nodes_gossip_and_a_stranger_stays_out() {
     let line = n2.lines().into_iter().rev().find(|l| l.starts_with("size 3")).unwrap_or_default();
     assert_eq!(line, "size 3 n2,n1,n3", "this node first, then the others by name");
 
+    n3.signal(libc::SIGKILL);
+    let _ = n3.wait(T);
+    let killed = Instant::now();
+    wait_size(&mut n1, 2, killed);
+    wait_size(&mut n2, 2, killed);
+
+    // The same node comes back on another address (a rescheduled container)
+    // and everyone converges on the new one.
+    let mut n3 = node("n3", free_port(), Some(ports[1]), SECRET);
+    let back = Instant::now();
+    for n in [&mut n1, &mut n2, &mut n3] {
+        wait_size(n, 3, back);
+    }
     n3.signal(libc::SIGKILL);
     let _ = n3.wait(T);
     let killed = Instant::now();
