@@ -182,6 +182,8 @@ fn cluster_options(cfg: &Config) -> Result<Option<ClusterOptions>> {
             .context("cluster.membership.accept_secret_keys")?,
         key_grace: m.key_grace_period.as_std(),
         failure_domain: c.failure_domain.clone(),
+        raft_eligible: c.raft.enabled && c.raft.eligible && c.raft.role != wippy_config::RaftRole::Client,
+        raft_priority: c.raft.priority,
         internode_bind: c.internode.bind_addr.parse().context("cluster.internode.bind_addr")?,
         internode_port: c.internode.bind_port,
         probe_interval: m.probe_interval.as_std(),

@@ -15,7 +15,6 @@
 
 mod admin;
 pub mod app;
-#[allow(dead_code)] // key rotation and the raft and pg classes are not wired yet
 mod cluster;
 mod fxhash;
 pub mod naming;

@@ -37,6 +37,7 @@ pub(crate) struct Subscribers(Mutex<Vec<Sender<ClusterEvent>>>);
 
 impl Subscribers {
     /// A channel that receives every event published from now on.
+    #[allow(dead_code, reason = "the Raft reconciler and process groups subscribe; tests do now")]
     pub(crate) fn subscribe(&self) -> Receiver<ClusterEvent> {
         let (tx, rx) = crossbeam_channel::unbounded();
         self.0.lock().unwrap_or_else(|e| e.into_inner()).push(tx);

@@ -73,6 +73,10 @@ pub struct ClusterOptions {
     pub key_grace: Duration,
     /// Failure domain advertised in the identity.
     pub failure_domain: String,
+    /// Whether this node may be picked as a Raft voter (advertised).
+    pub raft_eligible: bool,
+    /// Its rank among eligible nodes, lower first (advertised).
+    pub raft_priority: u32,
     /// Period between failure-detection probes (`cluster.membership.probe_interval`).
     pub probe_interval: Duration,
     /// How long to wait for a direct probe ack before probing indirectly
@@ -161,8 +165,8 @@ impl Gossip {
                 .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
             name: shared.node_id.clone(),
             internode_port: opts.internode_port,
-            raft_eligible: false,
-            raft_priority: 0,
+            raft_eligible: opts.raft_eligible,
+            raft_priority: opts.raft_priority,
             failure_domain: opts.failure_domain.clone(),
         };
         let cluster_size =
@@ -282,6 +286,8 @@ mod tests {
             internode_port: 7777,
             key_grace: Duration::from_secs(60),
             failure_domain: "rack-1".into(),
+            raft_eligible: true,
+            raft_priority: 2,
             probe_interval: Duration::from_millis(300),
             probe_timeout: Duration::from_millis(100),
             suspicion_mult: 3,

@@ -132,6 +132,7 @@ pub(crate) struct Effects {
 
 impl Effects {
     /// True when there is nothing to do.
+    #[allow(dead_code, reason = "used by the driver tests")]
     pub(crate) fn is_empty(&self) -> bool {
         self.send.is_empty() && self.timers.is_empty() && self.events.is_empty()
     }
@@ -229,6 +230,7 @@ impl Membership {
 
     /// Updates still waiting to be disseminated. A value that stays above
     /// the cluster size means identity churn; worth a metric.
+    #[allow(dead_code, reason = "for a gossip backlog metric")]
     pub(crate) fn updates_backlog(&self) -> usize {
         self.foca.updates_backlog()
     }

@@ -33,7 +33,7 @@ pub(crate) struct NodeIdentity {
     pub(crate) internode_port: u16,
     /// Whether this node may be picked as a raft voter.
     pub(crate) raft_eligible: bool,
-    /// Preference among eligible nodes; higher is picked first.
+    /// Rank among eligible nodes; lower is picked first.
     pub(crate) raft_priority: u32,
     /// Rack, zone or host label; voters are spread across distinct values.
     pub(crate) failure_domain: String,

@@ -148,6 +148,7 @@ impl Keyring {
     }
 
     /// Stops accepting key `id` at once, without a grace period.
+    #[allow(dead_code, reason = "runtime key changes arrive with the operator API")]
     pub(crate) fn remove(&mut self, id: u8) -> Result<()> {
         if self.primary == Some(id) {
             return Err(KeyringError::IsPrimary(id));
@@ -166,12 +167,14 @@ impl Keyring {
     }
 
     /// Id of the key used for sending, if one has been chosen.
+    #[allow(dead_code, reason = "runtime key changes arrive with the operator API")]
     pub(crate) fn primary(&self) -> Option<u8> {
         self.primary
     }
 
     /// Ids of all keys still held, ascending, including retired ones not yet
     /// dropped by [`Keyring::expire`].
+    #[allow(dead_code, reason = "runtime key changes arrive with the operator API")]
     pub(crate) fn key_ids(&self) -> impl Iterator<Item = u8> + '_ {
         self.keys.keys().copied()
     }

@@ -145,6 +145,7 @@ pub(crate) struct Established {
     pub(crate) peer_name: String,
     /// The peer's static X25519 public key, to be checked against the key it
     /// advertises in cluster metadata.
+    #[allow(dead_code, reason = "checked against node identities once they are advertised")]
     pub(crate) peer_static: [u8; 32],
     /// Encrypts and decrypts the rest of the connection.
     pub(crate) transport: Transport,
