@@ -198,6 +198,7 @@ impl Gossip {
             leaving: Default::default(),
             left: Default::default(),
             seen: Default::default(),
+            deferred: Vec::new(),
         };
         service.publish();
         tracing::info!(addr = %identity.addr, name = %identity.name, seeds = opts.join.len(), "gossip started");

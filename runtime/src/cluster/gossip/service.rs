@@ -47,8 +47,21 @@ pub(super) struct Service {
     pub(super) leaving: HashSet<String>,
     /// Members that departed on purpose, by gossip address.
     pub(super) left: HashSet<SocketAddr>,
-    /// The last generation seen per name, to tell a new process from a rejoin.
-    pub(super) seen: HashMap<String, u64>,
+    /// Per name: the generation of its latest incarnation, and whether that
+    /// incarnation is up. Tells a new process from a rejoin, and a stale
+    /// incarnation's death from the current one's.
+    pub(super) seen: HashMap<String, (u64, bool)>,
+    /// What to do once the view is published (see `apply`).
+    pub(super) deferred: Vec<Deferred>,
+}
+
+/// A reaction to a membership change, carried out after the new view is
+/// published.
+pub(super) enum Deferred {
+    /// Fire node-down for this name.
+    Down(String),
+    /// Tell subscribers.
+    Event(ClusterEvent),
 }
 
 impl Service {
@@ -186,7 +199,7 @@ impl Service {
                     tracing::info!(member = %id.name, addr = %id.addr, "gossip: member up");
                     self.member_up(id);
                     let info = member_info(id, MemberState::Alive, false);
-                    self.shared.membership_events.publish(&ClusterEvent::NodeJoined(info));
+                    self.deferred.push(Deferred::Event(ClusterEvent::NodeJoined(info)));
                 }
                 MembershipEvent::Down(id) => {
                     let left = self.leaving.remove(&id.name);
@@ -195,20 +208,27 @@ impl Service {
                     }
                     let state = if left { MemberState::Left } else { MemberState::Dead };
                     tracing::info!(member = %id.name, addr = %id.addr, how = state.as_str(), "gossip: member down");
-                    self.shared.node_down(&id.name);
+                    // Only the current incarnation's death takes the name's
+                    // processes down; a stale one's was handled when its
+                    // successor appeared.
+                    match self.seen.get_mut(&id.name) {
+                        Some((g, up)) if g.abs_diff(id.r#gen) <= FRESH_START => {
+                            *up = false;
+                            self.deferred.push(Deferred::Down(id.name.clone()));
+                        }
+                        Some(_) => {}
+                        None => self.deferred.push(Deferred::Down(id.name.clone())),
+                    }
                     let name = id.name.clone();
-                    self.shared.membership_events.publish(&ClusterEvent::NodeLeft { name, state });
+                    self.deferred.push(Deferred::Event(ClusterEvent::NodeLeft { name, state }));
                 }
                 MembershipEvent::Renamed { old, new } => {
                     tracing::info!(member = %new.name, was = %old.name, addr = %new.addr, "gossip: member renewed");
-                    // A new process behind the same address: whatever the
-                    // old one had (monitors, links) is gone with it.
-                    if new.r#gen.abs_diff(old.r#gen) > FRESH_START {
-                        self.shared.node_down(&old.name);
-                    }
+                    // A new process behind the same address: member_up
+                    // takes the old one's processes down.
                     self.member_up(new);
                     let info = member_info(new, MemberState::Alive, false);
-                    self.shared.membership_events.publish(&ClusterEvent::NodeUpdated(info));
+                    self.deferred.push(Deferred::Event(ClusterEvent::NodeUpdated(info)));
                 }
                 MembershipEvent::Idle => {
                     tracing::info!("gossip: no members left; announcing to seeds again");
@@ -220,6 +240,13 @@ impl Service {
             }
         }
         self.publish();
+        // After the view is rewritten, so whoever reacts reads the new one.
+        for d in std::mem::take(&mut self.deferred) {
+            match d {
+                Deferred::Down(name) => self.shared.node_down(&name),
+                Deferred::Event(ev) => self.shared.membership_events.publish(&ev),
+            }
+        }
     }
 
     fn send_all(&self, effects: &Effects) {
@@ -262,9 +289,15 @@ impl Service {
     fn member_up(&mut self, id: &NodeIdentity) {
         self.leaving.remove(&id.name);
         self.left.remove(&id.addr);
-        let prev = self.seen.insert(id.name.clone(), id.r#gen);
-        if prev.is_some_and(|g| id.r#gen.abs_diff(g) <= FRESH_START) {
+        let prev = self.seen.insert(id.name.clone(), (id.r#gen, true));
+        if prev.is_some_and(|(g, _)| id.r#gen.abs_diff(g) <= FRESH_START) {
             return;
+        }
+        // A new process under a name whose previous process was never seen
+        // to go down (it restarted faster than it could be declared dead):
+        // the previous one's processes are gone all the same.
+        if prev.is_some_and(|(_, up)| up) {
+            self.deferred.push(Deferred::Down(id.name.clone()));
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
         let secs = now.saturating_sub(id.r#gen) as f64 / 1e9;
