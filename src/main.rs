@@ -181,6 +181,7 @@ fn cluster_options(cfg: &Config) -> Result<Option<ClusterOptions>> {
             .collect::<Result<_, _>>()
             .context("cluster.membership.accept_secret_keys")?,
         key_grace: m.key_grace_period.as_std(),
+        isolation_grace: m.isolation_grace.as_std(),
         failure_domain: c.failure_domain.clone(),
         raft_eligible: c.raft.enabled && c.raft.eligible && c.raft.role != wippy_config::RaftRole::Client,
         raft_priority: c.raft.priority,

@@ -108,3 +108,41 @@ fn a_taken_port_stops_start_up() {
     assert!(out.stderr.contains(&format!("127.0.0.1:{}", node.port)), "{}", out.describe());
     assert!(out.stdout.is_empty(), "{}", out.describe());
 }
+
+/// A clustered node whose only seed never answers: alive during the
+/// isolation grace, then `/livez` fails and says why; the score shows it.
+#[test]
+fn an_isolated_node_fails_liveness_after_the_grace() {
+    let gossip = format!("cluster.membership.bind_port={}", common::free_port());
+    let seed = format!("cluster.membership.join_addrs=127.0.0.1:{}", common::free_port());
+    let secret = format!("cluster.membership.secret_key={}", common::SECRET);
+    let node = start(&[
+        "--set",
+        "cluster.enabled=true",
+        "--set",
+        "cluster.membership.bind_addr=127.0.0.1",
+        "--set",
+        "cluster.internode.bind_addr=127.0.0.1",
+        "--set",
+        &gossip,
+        "--set",
+        &seed,
+        "--set",
+        &secret,
+        "--set",
+        "cluster.membership.isolation_grace=1500ms",
+    ]);
+    assert_eq!(http_get(node.port, "/livez", None).0, 200, "inside the grace");
+    let mut last = (0, String::new());
+    for _ in 0..100 {
+        last = http_get(node.port, "/livez", None);
+        if last.0 == 503 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(last.0, 503, "{}", last.1);
+    assert!(last.1.contains("no other member reachable"), "{}", last.1);
+    let (_, body) = http_get(node.port, "/metrics", None);
+    assert_eq!(common::metric(&body, "gossip_health_score"), Some(1.0), "{body}");
+}

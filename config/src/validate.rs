@@ -159,6 +159,7 @@ impl Config {
         positive(m.push_pull_interval, "cluster.membership.push_pull_interval")?;
         positive(m.probe_interval, "cluster.membership.probe_interval")?;
         positive(m.probe_timeout, "cluster.membership.probe_timeout")?;
+        positive(m.isolation_grace, "cluster.membership.isolation_grace")?;
         ensure(m.probe_timeout < m.probe_interval, "cluster.membership.probe_timeout", || {
             format!("must be shorter than probe_interval ({}) (got {})", m.probe_interval, m.probe_timeout)
         })?;

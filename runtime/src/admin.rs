@@ -93,6 +93,7 @@ struct Metrics {
     processes: Gauge,
     members: Family<Vec<(String, String)>, Gauge>,
     dropped: Counter,
+    health: Gauge,
     mesh: [Family<Vec<(String, String)>, Counter>; 5],
     handshake_failures: Counter,
 }
@@ -112,6 +113,7 @@ impl Metrics {
         let processes = Gauge::default();
         let members = Family::<Vec<(String, String)>, Gauge>::default();
         let dropped = Counter::default();
+        let health = Gauge::default();
         registry.register("wippy_processes", "Live processes on this node", processes.clone());
         registry.register("gossip_members", "Cluster members this node sees, itself included", members.clone());
         registry.register("gossip_packets_dropped", "Gossip datagrams that failed to open", dropped.clone());
@@ -124,13 +126,18 @@ impl Metrics {
         for ((name, help), family) in MESH_COUNTERS.iter().zip(&mesh) {
             registry.register(*name, *help, family.clone());
         }
+        registry.register(
+            "gossip_health_score",
+            "Gossip health, 0 is best: isolated past the grace, declared down recently",
+            health.clone(),
+        );
         let handshake_failures = Counter::default();
         registry.register(
             "mesh_handshake_failures",
             "Internode connections refused in the handshake (wrong secret, wrong peer)",
             handshake_failures.clone(),
         );
-        Metrics { registry, processes, members, dropped, mesh, handshake_failures }
+        Metrics { registry, processes, members, dropped, health, mesh, handshake_failures }
     }
 
     /// Copies the current values in and renders the registry.
@@ -155,6 +162,8 @@ impl Metrics {
                 family.get_or_create(&label).inner().store(value.load(Ordering::Relaxed), Ordering::Relaxed);
             }
         }
+        let score = shared.gossip_health_score.load(Ordering::Relaxed);
+        self.health.set(i64::try_from(score).unwrap_or(i64::MAX));
         self.handshake_failures
             .inner()
             .store(shared.stats.handshake_failures.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -270,6 +279,9 @@ async fn livez(State(state): State<Arc<AppState>>) -> Response {
     let clustered = state.shared.cluster.read().unwrap_or_else(|e| e.into_inner()).is_some();
     if clustered && !state.shared.gossip_running.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "gossip stopped\n").into_response();
+    }
+    if let Some(why) = state.shared.gossip_health.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response();
     }
     (StatusCode::OK, "ok").into_response()
 }

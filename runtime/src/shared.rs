@@ -115,6 +115,10 @@ pub(crate) struct Shared {
     /// True while the gossip thread runs, so `/livez` can fail a clustered
     /// node whose membership has silently died.
     pub gossip_running: Arc<AtomicBool>,
+    /// Why gossip is unhealthy (isolated, flapping), `None` when it is fine.
+    pub gossip_health: Mutex<Option<String>>,
+    /// The gossip health score (0 is best), for `/metrics`.
+    pub gossip_health_score: AtomicU64,
     /// Gossip datagrams dropped because they did not open (wrong key,
     /// garbage); counted by the gossip thread, read by `/metrics`.
     pub gossip_rejected: Arc<AtomicU64>,
@@ -147,6 +151,8 @@ impl Shared {
             ready: AtomicBool::new(false),
             gossip_running: Arc::default(),
             gossip_rejected: Arc::default(),
+            gossip_health: Mutex::new(None),
+            gossip_health_score: AtomicU64::new(0),
             membership_events: Subscribers::default(),
             stats: NodeStats::default(),
             peers: Peers::default(),

@@ -46,6 +46,10 @@ pub struct MembershipConfig {
     /// declared dead: the window is `suspicion_mult × probe_interval` (bigger is
     /// slower but tolerates more lost packets). At least 1.
     pub suspicion_mult: u32,
+    /// How long a node with `join_addrs` may see no other member before its liveness
+    /// check (`/livez`) fails. Also a grace after start, during which the gossip check
+    /// never fails, so a node still finding its seeds is not restarted.
+    pub isolation_grace: Duration,
     /// After the gossip key changes, how long messages under the previous key are
     /// still accepted, so a rolling key change does not split the cluster.
     pub key_grace_period: Duration,
@@ -70,6 +74,7 @@ impl Default for MembershipConfig {
             probe_interval: Duration::from_millis(300),
             probe_timeout: Duration::from_millis(100),
             suspicion_mult: 3,
+            isolation_grace: Duration::from_secs(30),
             key_grace_period: Duration::from_secs(24 * 3_600),
         }
     }

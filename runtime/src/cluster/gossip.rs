@@ -27,6 +27,7 @@ use super::membership::identity::NodeIdentity;
 use super::membership::keyring::{Keyring, KeyringError};
 use crate::shared::Shared;
 
+mod health;
 mod service;
 
 use service::Service;
@@ -69,6 +70,9 @@ pub struct ClusterOptions {
     /// Its port (`cluster.internode.bind_port`); 0 tries 7950–7959, then
     /// any free port. The bound port is what gossip advertises.
     pub internode_port: u16,
+    /// How long a node with seeds may see no other member before `/livez`
+    /// fails; nothing fails during this long after start either.
+    pub isolation_grace: Duration,
     /// How long a retired key is still accepted.
     pub key_grace: Duration,
     /// Failure domain advertised in the identity.
@@ -195,6 +199,7 @@ impl Gossip {
             shared,
             stop: stop.clone(),
             rejected: rejected.clone(),
+            health: health::Health::new(now, opts.isolation_grace, !opts.join.is_empty()),
             leaving: Default::default(),
             left: Default::default(),
             seen: Default::default(),
@@ -286,6 +291,7 @@ mod tests {
             internode_bind: IpAddr::from([127, 0, 0, 1]),
             internode_port: 7777,
             key_grace: Duration::from_secs(60),
+            isolation_grace: Duration::from_secs(30),
             failure_domain: "rack-1".into(),
             raft_eligible: true,
             raft_priority: 2,

@@ -51,6 +51,8 @@ pub(super) struct Service {
     /// incarnation is up. Tells a new process from a rejoin, and a stale
     /// incarnation's death from the current one's.
     pub(super) seen: HashMap<String, (u64, bool)>,
+    /// The verdict behind `/livez`.
+    pub(super) health: super::health::Health,
     /// What to do once the view is published (see `apply`).
     pub(super) deferred: Vec<Deferred>,
 }
@@ -74,6 +76,18 @@ impl Service {
             }
             self.fire_timers(now);
             self.maybe_announce(now);
+            self.health.members(now, self.membership.num_members());
+            let (verdict, score) = self.health.check(now);
+            self.shared.gossip_health_score.store(score, Ordering::Relaxed);
+            let mut health = self.shared.gossip_health.lock().unwrap_or_else(|e| e.into_inner());
+            if *health != verdict {
+                match &verdict {
+                    Some(why) => tracing::warn!(reason = %why, "gossip: unhealthy"),
+                    None => tracing::info!("gossip: healthy again"),
+                }
+                *health = verdict;
+            }
+            drop(health);
             let mut wake = now + POLL;
             if let Some(Reverse((at, _))) = self.timers.peek() {
                 wake = wake.min(*at);
@@ -235,7 +249,14 @@ impl Service {
                     self.retry_at = Some(now);
                     self.retry_delay = RETRY_MIN;
                 }
-                MembershipEvent::Defunct => tracing::warn!("gossip: this node was declared down"),
+                MembershipEvent::Defunct => {
+                    tracing::warn!("gossip: this node was declared down");
+                    self.health.declared_down(now);
+                }
+                MembershipEvent::Rejoined(id) => {
+                    tracing::warn!(generation = id.r#gen, "gossip: this node was declared down; rejoined");
+                    self.health.declared_down(now);
+                }
                 other => tracing::debug!(event = ?other, "gossip"),
             }
         }
