@@ -35,13 +35,6 @@ pub(crate) struct Pending {
     pub(crate) relay: Vec<RelayItem>,
 }
 
-impl Pending {
-    /// True when there is nothing to write.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.frames.is_empty() && self.relay.is_empty()
-    }
-}
-
 /// The outgoing queue of one peer.
 #[derive(Debug)]
 pub(crate) struct PeerQueue {
@@ -89,6 +82,17 @@ impl PeerQueue {
         }
         self.notify.notify_one();
         true
+    }
+
+    /// Puts relay items that were taken but not written back in front of
+    /// whatever was queued since, so a reconnect sends them first, in order.
+    pub(crate) fn requeue_front(&self, mut items: Vec<RelayItem>) {
+        if items.is_empty() {
+            return;
+        }
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        items.append(&mut p.relay);
+        p.relay = items;
     }
 
     /// Takes everything queued.
@@ -171,7 +175,16 @@ mod tests {
         let p = q.take();
         assert_eq!(p.relay, vec![item(1), item(2), item(3)]);
         assert_eq!(p.frames, VecDeque::from([(Class::Raft, vec![9])]));
-        assert!(q.take().is_empty());
+        let rest = q.take();
+        assert!(rest.relay.is_empty() && rest.frames.is_empty());
+    }
+
+    #[test]
+    fn requeued_items_go_first() {
+        let q = PeerQueue::new("b".into());
+        q.push_relay(&mut vec![item(3)]);
+        q.requeue_front(vec![item(1), item(2)]);
+        assert_eq!(q.take().relay, vec![item(1), item(2), item(3)]);
     }
 
     #[test]

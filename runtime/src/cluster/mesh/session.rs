@@ -7,6 +7,7 @@
 //! per direction is simply the order of one TCP stream, and no tie-break is
 //! needed when both sides dial at once.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -19,7 +20,7 @@ use tokio::time::timeout;
 use super::ctx::Ctx;
 use super::frame::{self, Class, Frame, FrameError};
 use super::handshake::{HandshakeError, Initiator, Responder, Step, Transport};
-use super::outbound::{PeerQueue, Pending};
+use super::outbound::PeerQueue;
 use super::relay::{RelayBatch, RelayItem, decode_batch, encode_batch};
 use super::wire;
 
@@ -30,6 +31,9 @@ const FLIGHT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Relay items per frame: large enough to amortise the frame and the
 /// encryption, small enough that a frame stays far below `MAX_FRAME`.
 const RELAY_BATCH: usize = 2048;
+/// Bytes of relay frames written per round before the queue is looked at
+/// again for frames of the other classes.
+const WRITE_BUDGET: usize = 256 * 1024;
 /// How long a stopping node keeps trying to write what is queued.
 const FINAL_FLUSH: Duration = Duration::from_millis(500);
 
@@ -124,8 +128,14 @@ pub(crate) async fn accept(ctx: &Ctx, stream: &mut TcpStream) -> Result<(String,
 }
 
 /// Writes what `queue` collects until the queue closes, the node stops or
-/// the connection fails. Items taken for a write that fails are counted as
-/// dropped: whether the peer got them is unknown.
+/// the connection fails.
+///
+/// Each round writes every queued control, raft and pg frame, then relay
+/// batches up to [`WRITE_BUDGET`] bytes, and looks at the queue again, so a
+/// deep relay backlog delays a raft frame by at most one budget's worth of
+/// writing. Relay items not written yet go back to the front of the queue
+/// when the connection fails; items inside a write that fails are counted
+/// as dropped, since whether the peer got them is unknown.
 pub(crate) async fn write_loop(
     ctx: &Ctx,
     queue: &PeerQueue,
@@ -136,9 +146,11 @@ pub(crate) async fn write_loop(
     let mut plain = Vec::new();
     let mut cipher = Vec::new();
     let mut probe = [0u8; 64];
+    let mut backlog: VecDeque<RelayItem> = VecDeque::new();
     loop {
         let pending = queue.take();
-        if pending.is_empty() {
+        backlog.extend(pending.relay);
+        if pending.frames.is_empty() && backlog.is_empty() {
             if queue.is_closed() {
                 return Ok(());
             }
@@ -146,45 +158,58 @@ pub(crate) async fn write_loop(
                 () = queue.notify.notified() => continue,
                 () = ctx.cancel.cancelled() => {
                     let last = queue.take();
-                    if !last.is_empty() {
-                        let relay = last.relay.len();
-                        encode(ctx, last, &mut plain);
+                    backlog.extend(last.relay);
+                    let n = backlog.len();
+                    encode_round(ctx, last.frames, &mut backlog, usize::MAX, &mut plain);
+                    if !plain.is_empty() {
                         wire::seal(&mut transport, &plain, &mut cipher)?;
                         if timeout(FINAL_FLUSH, wr.write_all(&cipher)).await.is_err() {
-                            ctx.shared.stats.drop_items(Class::Relay, relay);
+                            ctx.shared.stats.drop_items(Class::Relay, n);
                         }
                     }
                     return Ok(());
                 }
                 // The accepting side never writes after the handshake, so
                 // a readable socket means it closed (or misbehaves).
-                _ = rd.read(&mut probe) => return Err(SessionError::Closed),
+                _ = rd.read(&mut probe) => {
+                    queue.requeue_front(backlog.into());
+                    return Err(SessionError::Closed);
+                }
             }
         }
-        let relay = pending.relay.len();
-        encode(ctx, pending, &mut plain);
+        let written = encode_round(ctx, pending.frames, &mut backlog, WRITE_BUDGET, &mut plain);
         wire::seal(&mut transport, &plain, &mut cipher)?;
         plain.clear();
         if let Err(e) = wr.write_all(&cipher).await {
-            ctx.shared.stats.drop_items(Class::Relay, relay);
+            ctx.shared.stats.drop_items(Class::Relay, written);
+            queue.requeue_front(backlog.into());
             return Err(e.into());
         }
         cipher.clear();
     }
 }
 
-/// Turns queued work into frames: other classes first, then relay items
-/// in batches.
-fn encode(ctx: &Ctx, pending: Pending, out: &mut Vec<u8>) {
-    for (class, payload) in pending.frames {
+/// Encodes one round: every frame of the other classes, then relay items
+/// from the front of `backlog` in batches until `budget` bytes are
+/// reached (at least one batch). Returns how many relay items it took.
+fn encode_round(
+    ctx: &Ctx,
+    frames: VecDeque<(Class, Vec<u8>)>,
+    backlog: &mut VecDeque<RelayItem>,
+    budget: usize,
+    out: &mut Vec<u8>,
+) -> usize {
+    for (class, payload) in frames {
         put_frame(ctx, Frame { class, payload }, out);
     }
-    let mut items = pending.relay;
-    while !items.is_empty() {
-        let rest = items.split_off(items.len().min(RELAY_BATCH));
-        put_batch(ctx, items, out);
-        items = rest;
+    let mut taken = 0;
+    // At least one batch per round, so relay traffic always progresses.
+    while !backlog.is_empty() && (taken == 0 || out.len() < budget) {
+        let n = backlog.len().min(RELAY_BATCH);
+        put_batch(ctx, backlog.drain(..n).collect(), out);
+        taken += n;
     }
+    taken
 }
 
 /// Encodes one relay batch; halves it when the frame would be too large,
@@ -284,5 +309,63 @@ fn handle(ctx: &Ctx, peer: &str, frame: Frame) {
         Class::Control | Class::Raft | Class::Pg => {
             tracing::debug!(%peer, class = frame.class.label(), "mesh: frame without a consumer");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio_util::sync::CancellationToken;
+    use tokio_util::task::TaskTracker;
+
+    use super::*;
+    use crate::cluster::keys::KeySet;
+    use crate::cluster::mesh::handshake::{Identity, generate_static_key};
+    use crate::cluster::mesh::relay::RelayMsg;
+    use crate::shared::Shared;
+
+    fn ctx() -> Ctx {
+        let secret = [5u8; 32];
+        Ctx {
+            identity: Identity::new("a", generate_static_key().unwrap()).unwrap(),
+            keys: KeySet::new(&secret, &[], Duration::from_secs(1), std::time::Instant::now()).unwrap(),
+            shared: Arc::new(Shared::new("a".into(), 1, 1 << 20)),
+            cancel: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+        }
+    }
+
+    fn item(i: i64) -> RelayItem {
+        RelayItem::Message(RelayMsg {
+            to: "{b@h|0x00001}".into(),
+            from: String::new(),
+            topic: "t".into(),
+            payload: wippy_lua_stdlib::Value::Int(i),
+        })
+    }
+
+    /// Frames of other classes go out before a relay backlog, and one round
+    /// takes only about a budget's worth of relay traffic.
+    #[test]
+    fn a_round_puts_raft_first_and_stops_at_the_budget() {
+        let ctx = ctx();
+        let mut backlog: VecDeque<RelayItem> = (0..5000).map(item).collect();
+        let frames = VecDeque::from([(Class::Raft, vec![1, 2, 3])]);
+        let mut out = Vec::new();
+        assert_eq!(encode_round(&ctx, frames, &mut backlog, 1, &mut out), RELAY_BATCH);
+        assert_eq!(backlog.len(), 5000 - RELAY_BATCH);
+        let (first, used) = frame::parse(&out).unwrap();
+        assert_eq!(first, Frame { class: Class::Raft, payload: vec![1, 2, 3] });
+        let (second, rest) = frame::parse(&out[used..]).unwrap();
+        assert_eq!(second.class, Class::Relay);
+        assert_eq!(used + rest, out.len(), "one relay batch this round");
+        let batch = decode_batch(&second.payload).unwrap();
+        assert_eq!(batch.0.first(), Some(&item(0)));
+        assert_eq!(batch.0.last(), Some(&item(RELAY_BATCH as i64 - 1)));
+        // Without a budget the rest goes in one round, still in order.
+        out.clear();
+        assert_eq!(encode_round(&ctx, VecDeque::new(), &mut backlog, usize::MAX, &mut out), 5000 - RELAY_BATCH);
+        assert!(backlog.is_empty());
     }
 }
