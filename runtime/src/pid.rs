@@ -60,6 +60,17 @@ impl Pid {
     }
 }
 
+/// The node and counter of a PID string without allocating (the mesh's
+/// receive path); `None` when it is not a PID. The node is `""` for PIDs
+/// printed without one.
+pub fn node_and_counter(s: &str) -> Option<(&str, u64)> {
+    let inner = s.strip_prefix('{')?.strip_suffix('}')?;
+    let (head, rest) = inner.split_once('|')?;
+    let hex = rest.rsplit('|').next()?.strip_prefix("0x")?;
+    let counter = u64::from_str_radix(hex, 16).ok()?;
+    Some((head.split_once('@').map_or("", |(n, _)| n), counter))
+}
+
 /// Formats a PID string without building a [`Pid`] (the spawn path).
 pub fn format_pid(node: &str, host: &str, counter: u64) -> String {
     use std::fmt::Write;
@@ -98,6 +109,14 @@ mod tests {
         assert_eq!(Pid::parse("{app:p|0x00002}"), Ok(Pid::new("", "app:p", 2)));
         assert_eq!(format_pid("n1", "app:p", 0x2a), Pid::new("n1", "app:p", 0x2a).to_string());
         assert_eq!(format_pid("", "app:p", 3), "{app:p|0x00003}");
+    }
+
+    #[test]
+    fn node_and_counter_agree_with_parse() {
+        for s in ["{n1@app:p|0x0002a}", "{app:p|0x00002}", "{n@h|ns:x|0x0000a}", "{n@h}", "n@h|0x1", "{n@h|0xzz}"] {
+            let parsed = Pid::parse(s).ok();
+            assert_eq!(node_and_counter(s), parsed.as_ref().map(|p| (p.node.as_str(), p.counter)), "{s}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 
 use super::mesh::frame::Class;
 use super::mesh::relay::RelayItem;
-use crate::pid::Pid;
+use crate::pid::node_and_counter;
 use crate::scheduler::envelope::Envelope;
 use crate::shared::Shared;
 
@@ -66,8 +66,8 @@ impl Shared {
                 RelayItem::Message(m) => &m.to,
                 RelayItem::Event { to, .. } | RelayItem::Watch { to, .. } | RelayItem::Kill { to, .. } => to,
             };
-            let counter = match Pid::parse(to) {
-                Ok(pid) if pid.node == self.node_id => pid.counter,
+            let counter = match node_and_counter(to) {
+                Some((node, counter)) if node == self.node_id => counter,
                 _ => {
                     tracing::debug!(%peer, to = %to, "mesh: item for a pid not on this node dropped");
                     self.stats.drop_items(Class::Relay, 1);
