@@ -11,6 +11,7 @@
 pub(crate) mod ctx;
 pub(crate) mod frame;
 pub(crate) mod handshake;
+pub(crate) mod link;
 pub(crate) mod outbound;
 pub(crate) mod relay;
 pub(crate) mod service;

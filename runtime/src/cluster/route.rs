@@ -49,6 +49,7 @@ impl Shared {
             }
         }
         let dropped = queue.push_relay(items);
+        queue.kick(&self.stats);
         if dropped > 0 {
             self.stats.drop_items(Class::Relay, dropped);
             tracing::warn!(peer = %node, dropped, "mesh: peer queue full; messages dropped");

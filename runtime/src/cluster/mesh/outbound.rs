@@ -1,9 +1,10 @@
 //! What waits to be written to one peer, and the table of peers.
 //!
-//! Workers append under a short lock and poke the peer's writer task; the
-//! writer swaps everything out at once and ships it as few frames as it can.
-//! A worker flushes its remote sends once per scheduling round, so a burst
-//! of sends costs one lock, one wake-up of the mesh thread and one frame.
+//! Workers append under a short lock and then try to write the queue out
+//! themselves through the peer's [`Link`]; the peer's writer task on the
+//! mesh thread takes over when the socket is full, the link is busy or not
+//! connected. A worker flushes its remote sends once per scheduling round,
+//! so a burst of sends costs one lock, one frame and one `write`.
 //!
 //! Queues are bounded. Past the bound new items are dropped and counted
 //! rather than blocking a worker: a worker that blocks stops every process
@@ -16,7 +17,10 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
+use crate::stats::NodeStats;
+
 use super::frame::Class;
+use super::link::{Flush, Link};
 use super::relay::RelayItem;
 
 /// Relay items one peer may have waiting (about a second of traffic at the
@@ -41,14 +45,63 @@ pub(crate) struct PeerQueue {
     /// The peer's node name.
     pub(crate) name: String,
     pending: Mutex<Pending>,
-    /// Poked on every append; the writer task waits on it.
+    /// Poked when the writer task has work; it waits on it.
     pub(crate) notify: Notify,
     closed: AtomicBool,
+    /// The connection's sending half while one is up.
+    link: Mutex<Option<Link>>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Link")
+    }
 }
 
 impl PeerQueue {
     pub(crate) fn new(name: String) -> PeerQueue {
-        PeerQueue { name, pending: Mutex::default(), notify: Notify::new(), closed: AtomicBool::new(false) }
+        PeerQueue {
+            name,
+            pending: Mutex::default(),
+            notify: Notify::new(),
+            closed: AtomicBool::new(false),
+            link: Mutex::new(None),
+        }
+    }
+
+    /// Installs a freshly established connection.
+    pub(crate) fn attach(&self, link: Link) {
+        *self.link.lock().unwrap_or_else(|e| e.into_inner()) = Some(link);
+    }
+
+    /// Removes the connection (it broke or the peer is gone).
+    pub(crate) fn detach(&self) -> Option<Link> {
+        self.link.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Writes what is queued through the link, without blocking. With
+    /// `wait` false a busy link is left alone. Returns what happened, or
+    /// `None` when no connection is up or (without `wait`) the link is busy:
+    /// then the writer task has to see to it.
+    pub(crate) fn flush(&self, stats: &NodeStats, wait: bool) -> Option<Flush> {
+        let mut guard = if wait {
+            self.link.lock().unwrap_or_else(|e| e.into_inner())
+        } else {
+            match self.link.try_lock() {
+                Ok(g) => g,
+                Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return None,
+            }
+        };
+        guard.as_mut().map(|link| link.flush(self, stats))
+    }
+
+    /// Called by a worker after queueing: writes at once when it can,
+    /// otherwise wakes the writer task.
+    pub(crate) fn kick(&self, stats: &NodeStats) {
+        if !matches!(self.flush(stats, false), Some(Flush::Done)) {
+            self.notify.notify_one();
+        }
     }
 
     /// Appends relay items in order; returns how many did not fit.
@@ -66,7 +119,6 @@ impl PeerQueue {
             dropped
         };
         items.clear();
-        self.notify.notify_one();
         dropped
     }
 

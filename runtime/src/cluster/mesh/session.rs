@@ -7,8 +7,8 @@
 //! per direction is simply the order of one TCP stream, and no tie-break is
 //! needed when both sides dial at once.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -20,20 +20,16 @@ use tokio::time::timeout;
 use super::ctx::Ctx;
 use super::frame::{self, Class, Frame, FrameError};
 use super::handshake::{HandshakeError, Initiator, Responder, Step, Transport};
+use super::link::{Flush, Link};
 use super::outbound::PeerQueue;
-use super::relay::{RelayBatch, RelayItem, decode_batch, encode_batch};
+use super::relay::decode_batch;
 use super::wire;
+use crate::stats::NodeStats;
 
 /// Longest a TCP connect may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest each handshake flight may take to arrive.
 const FLIGHT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Relay items per frame: large enough to amortise the frame and the
-/// encryption, small enough that a frame stays far below `MAX_FRAME`.
-const RELAY_BATCH: usize = 2048;
-/// Bytes of relay frames written per round before the queue is looked at
-/// again for frames of the other classes.
-const WRITE_BUDGET: usize = 256 * 1024;
 /// How long a stopping node keeps trying to write what is queued.
 const FINAL_FLUSH: Duration = Duration::from_millis(500);
 
@@ -127,129 +123,69 @@ pub(crate) async fn accept(ctx: &Ctx, stream: &mut TcpStream) -> Result<(String,
     Ok((done.peer_name, done.transport))
 }
 
-/// Writes what `queue` collects until the queue closes, the node stops or
-/// the connection fails.
+/// Serves the peer's queue over a dialled connection until the queue
+/// closes, the node stops or the connection fails.
 ///
-/// Each round writes every queued control, raft and pg frame, then relay
-/// batches up to [`WRITE_BUDGET`] bytes, and looks at the queue again, so a
-/// deep relay backlog delays a raft frame by at most one budget's worth of
-/// writing. Relay items not written yet go back to the front of the queue
-/// when the connection fails; items inside a write that fails are counted
-/// as dropped, since whether the peer got them is unknown.
+/// The connection is attached to the queue as a [`Link`], so workers write
+/// through it directly; this task writes when they could not (the socket
+/// was full, the link busy) and watches the socket for the peer closing it.
+/// On failure, relay items not yet encoded go back to the queue's front for
+/// the next connection; those already handed to the socket are counted as
+/// dropped, since whether the peer got them is unknown.
 pub(crate) async fn write_loop(
     ctx: &Ctx,
     queue: &PeerQueue,
     stream: TcpStream,
-    mut transport: Transport,
+    transport: Transport,
 ) -> Result<(), SessionError> {
-    let (mut rd, mut wr) = stream.into_split();
-    let mut plain = Vec::new();
-    let mut cipher = Vec::new();
+    let stream = Arc::new(stream);
+    let stats = &ctx.shared.stats;
+    queue.attach(Link::new(stream.clone(), transport));
+    let result = serve(ctx, queue, &stream).await;
+    if let Some(link) = queue.detach() {
+        queue.requeue_front(link.abandon(stats));
+    }
+    result
+}
+
+async fn serve(ctx: &Ctx, queue: &PeerQueue, stream: &TcpStream) -> Result<(), SessionError> {
+    let stats = &ctx.shared.stats;
     let mut probe = [0u8; 64];
-    let mut backlog: VecDeque<RelayItem> = VecDeque::new();
     loop {
-        let pending = queue.take();
-        backlog.extend(pending.relay);
-        if pending.frames.is_empty() && backlog.is_empty() {
-            if queue.is_closed() {
+        let blocked = match queue.flush(stats, true) {
+            Some(Flush::Done) | None => false,
+            Some(Flush::Blocked) => true,
+            Some(Flush::Broken(e)) => return Err(e.into()),
+        };
+        if queue.is_closed() {
+            return Ok(());
+        }
+        tokio::select! {
+            () = queue.notify.notified() => {}
+            r = stream.writable(), if blocked => r?,
+            () = ctx.cancel.cancelled() => {
+                final_flush(queue, stream, stats).await;
                 return Ok(());
             }
-            tokio::select! {
-                () = queue.notify.notified() => continue,
-                () = ctx.cancel.cancelled() => {
-                    let last = queue.take();
-                    backlog.extend(last.relay);
-                    let n = backlog.len();
-                    encode_round(ctx, last.frames, &mut backlog, usize::MAX, &mut plain);
-                    if !plain.is_empty() {
-                        wire::seal(&mut transport, &plain, &mut cipher)?;
-                        if timeout(FINAL_FLUSH, wr.write_all(&cipher)).await.is_err() {
-                            ctx.shared.stats.drop_items(Class::Relay, n);
-                        }
-                    }
-                    return Ok(());
-                }
-                // The accepting side never writes after the handshake, so
-                // a readable socket means it closed (or misbehaves).
-                _ = rd.read(&mut probe) => {
-                    queue.requeue_front(backlog.into());
-                    return Err(SessionError::Closed);
+            // The accepting side never writes after the handshake, so a
+            // readable socket means it closed (or misbehaves).
+            r = stream.readable() => {
+                r?;
+                match stream.try_read(&mut probe) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    _ => return Err(SessionError::Closed),
                 }
             }
         }
-        let written = encode_round(ctx, pending.frames, &mut backlog, WRITE_BUDGET, &mut plain);
-        wire::seal(&mut transport, &plain, &mut cipher)?;
-        plain.clear();
-        if let Err(e) = wr.write_all(&cipher).await {
-            ctx.shared.stats.drop_items(Class::Relay, written);
-            queue.requeue_front(backlog.into());
-            return Err(e.into());
-        }
-        cipher.clear();
     }
 }
 
-/// Encodes one round: every frame of the other classes, then relay items
-/// from the front of `backlog` in batches until `budget` bytes are
-/// reached (at least one batch). Returns how many relay items it took.
-fn encode_round(
-    ctx: &Ctx,
-    frames: VecDeque<(Class, Vec<u8>)>,
-    backlog: &mut VecDeque<RelayItem>,
-    budget: usize,
-    out: &mut Vec<u8>,
-) -> usize {
-    for (class, payload) in frames {
-        put_frame(ctx, Frame { class, payload }, out);
-    }
-    let mut taken = 0;
-    // At least one batch per round, so relay traffic always progresses.
-    while !backlog.is_empty() && (taken == 0 || out.len() < budget) {
-        let n = backlog.len().min(RELAY_BATCH);
-        put_batch(ctx, backlog.drain(..n).collect(), out);
-        taken += n;
-    }
-    taken
-}
-
-/// Encodes one relay batch; halves it when the frame would be too large,
-/// and drops (counting) a single item that is too large on its own.
-fn put_batch(ctx: &Ctx, items: Vec<RelayItem>, out: &mut Vec<u8>) {
-    let n = items.len();
-    let batch = RelayBatch(items);
-    let payload = match encode_batch(&batch) {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::warn!(error = %e, "mesh: cannot encode relay batch; dropped");
-            ctx.shared.stats.drop_items(Class::Relay, n);
+/// A stopping node gives what is queued [`FINAL_FLUSH`] to leave.
+async fn final_flush(queue: &PeerQueue, stream: &TcpStream, stats: &NodeStats) {
+    let deadline = tokio::time::Instant::now() + FINAL_FLUSH;
+    while let Some(Flush::Blocked) = queue.flush(stats, true) {
+        if tokio::time::timeout_at(deadline, stream.writable()).await.is_err() {
             return;
-        }
-    };
-    if payload.len() > frame::MAX_FRAME as usize {
-        let mut items = batch.0;
-        if n == 1 {
-            tracing::warn!(bytes = payload.len(), "mesh: message larger than a frame; dropped");
-            ctx.shared.stats.drop_items(Class::Relay, 1);
-            return;
-        }
-        let tail = items.split_off(n / 2);
-        put_batch(ctx, items, out);
-        put_batch(ctx, tail, out);
-        return;
-    }
-    put_frame(ctx, Frame { class: Class::Relay, payload }, out);
-}
-
-fn put_frame(ctx: &Ctx, frame: Frame, out: &mut Vec<u8>) {
-    let counters = ctx.shared.stats.class(frame.class);
-    match frame.encode(out) {
-        Ok(()) => {
-            counters.frames_sent.fetch_add(1, Ordering::Relaxed);
-            counters.bytes_sent.fetch_add(frame.payload.len() as u64, Ordering::Relaxed);
-        }
-        Err(e) => {
-            tracing::warn!(class = frame.class.label(), error = %e, "mesh: frame not sent");
-            counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -309,63 +245,5 @@ fn handle(ctx: &Ctx, peer: &str, frame: Frame) {
         Class::Control | Class::Raft | Class::Pg => {
             tracing::debug!(%peer, class = frame.class.label(), "mesh: frame without a consumer");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use tokio_util::sync::CancellationToken;
-    use tokio_util::task::TaskTracker;
-
-    use super::*;
-    use crate::cluster::keys::KeySet;
-    use crate::cluster::mesh::handshake::{Identity, generate_static_key};
-    use crate::cluster::mesh::relay::RelayMsg;
-    use crate::shared::Shared;
-
-    fn ctx() -> Ctx {
-        let secret = [5u8; 32];
-        Ctx {
-            identity: Identity::new("a", generate_static_key().unwrap()).unwrap(),
-            keys: KeySet::new(&secret, &[], Duration::from_secs(1), std::time::Instant::now()).unwrap(),
-            shared: Arc::new(Shared::new("a".into(), 1, 1 << 20)),
-            cancel: CancellationToken::new(),
-            tracker: TaskTracker::new(),
-        }
-    }
-
-    fn item(i: i64) -> RelayItem {
-        RelayItem::Message(RelayMsg {
-            to: "{b@h|0x00001}".into(),
-            from: String::new(),
-            topic: "t".into(),
-            payload: wippy_lua_stdlib::Value::Int(i),
-        })
-    }
-
-    /// Frames of other classes go out before a relay backlog, and one round
-    /// takes only about a budget's worth of relay traffic.
-    #[test]
-    fn a_round_puts_raft_first_and_stops_at_the_budget() {
-        let ctx = ctx();
-        let mut backlog: VecDeque<RelayItem> = (0..5000).map(item).collect();
-        let frames = VecDeque::from([(Class::Raft, vec![1, 2, 3])]);
-        let mut out = Vec::new();
-        assert_eq!(encode_round(&ctx, frames, &mut backlog, 1, &mut out), RELAY_BATCH);
-        assert_eq!(backlog.len(), 5000 - RELAY_BATCH);
-        let (first, used) = frame::parse(&out).unwrap();
-        assert_eq!(first, Frame { class: Class::Raft, payload: vec![1, 2, 3] });
-        let (second, rest) = frame::parse(&out[used..]).unwrap();
-        assert_eq!(second.class, Class::Relay);
-        assert_eq!(used + rest, out.len(), "one relay batch this round");
-        let batch = decode_batch(&second.payload).unwrap();
-        assert_eq!(batch.0.first(), Some(&item(0)));
-        assert_eq!(batch.0.last(), Some(&item(RELAY_BATCH as i64 - 1)));
-        // Without a budget the rest goes in one round, still in order.
-        out.clear();
-        assert_eq!(encode_round(&ctx, VecDeque::new(), &mut backlog, usize::MAX, &mut out), 5000 - RELAY_BATCH);
-        assert!(backlog.is_empty());
     }
 }
