@@ -204,6 +204,7 @@ impl Gossip {
             left: Default::default(),
             seen: Default::default(),
             deferred: Vec::new(),
+            min_size: cluster_size.get(),
         };
         service.publish();
         tracing::info!(addr = %identity.addr, name = %identity.name, seeds = opts.join.len(), "gossip started");

@@ -5,6 +5,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::io::ErrorKind;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -53,6 +54,8 @@ pub(super) struct Service {
     pub(super) seen: HashMap<String, (u64, bool)>,
     /// The verdict behind `/livez`.
     pub(super) health: super::health::Health,
+    /// The cluster size the seeds suggest; dissemination never goes below.
+    pub(super) min_size: u32,
     /// What to do once the view is published (see `apply`).
     pub(super) deferred: Vec<Deferred>,
 }
@@ -259,6 +262,13 @@ impl Service {
                 }
                 other => tracing::debug!(event = ?other, "gossip"),
             }
+        }
+        // Grow (or shrink) dissemination with the cluster this node sees,
+        // never below what the configured seeds suggest.
+        let seen = u32::try_from(self.membership.num_members() + 1).unwrap_or(u32::MAX);
+        let size = NonZeroU32::new(seen.max(self.min_size)).unwrap_or(NonZeroU32::MIN);
+        if let Err(e) = self.membership.resize(size) {
+            tracing::debug!(error = %e, "gossip: cannot resize dissemination");
         }
         self.publish();
         // After the view is rewritten, so whoever reacts reads the new one.

@@ -156,6 +156,8 @@ type Result<T> = std::result::Result<T, MembershipError>;
 /// One node's view of the cluster, driven entirely by its caller.
 pub(crate) struct Membership {
     foca: Foca<NodeIdentity, PostcardCodec, StdRng, NoCustomBroadcast>,
+    /// The configuration foca runs with (foca has no getter).
+    config: Config,
     runtime: AccumulatingRuntime<NodeIdentity>,
     effects: Effects,
 }
@@ -164,7 +166,8 @@ impl Membership {
     /// A node that knows no one yet; [`Self::announce`] to a seed to join.
     pub(crate) fn new(identity: NodeIdentity, config: Config, seed: u64) -> Self {
         Self {
-            foca: Foca::new(identity, config, StdRng::seed_from_u64(seed), PostcardCodec),
+            foca: Foca::new(identity, config.clone(), StdRng::seed_from_u64(seed), PostcardCodec),
+            config,
             runtime: AccumulatingRuntime::new(),
             effects: Effects::default(),
         }
@@ -204,6 +207,29 @@ impl Membership {
         let outcome = self.foca.leave_cluster(&mut self.runtime);
         self.collect(now);
         Ok(outcome?)
+    }
+
+    /// Sizes dissemination for a cluster of `cluster_size` members: foca
+    /// repeats each update `max_transmissions` times, which memberlist
+    /// derives from the cluster size. A node that joined through one seed
+    /// starts small; without growing this as it learns the cluster, news
+    /// from it dies out before reaching everyone in a large cluster.
+    pub(crate) fn resize(&mut self, cluster_size: NonZeroU32) -> Result<()> {
+        let tx = Config::new_lan(cluster_size).max_transmissions;
+        if tx == self.config.max_transmissions {
+            return Ok(());
+        }
+        let mut config = self.config.clone();
+        config.max_transmissions = tx;
+        self.foca.set_config(config.clone())?;
+        self.config = config;
+        Ok(())
+    }
+
+    /// Repeats per update currently configured.
+    #[cfg(test)]
+    pub(crate) fn max_transmissions(&self) -> u8 {
+        self.config.max_transmissions.get()
     }
 
     /// Take everything the core asked for since the last drain.

@@ -292,3 +292,15 @@ fn config_from_maps_the_membership_settings() {
         config_from(Duration::from_secs(u64::MAX / 2), Duration::from_secs(1), u32::MAX, Duration::from_secs(1), size);
     assert_eq!(huge.suspect_to_down_after, Duration::MAX);
 }
+
+#[test]
+fn dissemination_grows_and_shrinks_with_the_cluster() {
+    let mut node = Membership::new(identity(0), lan_config(NonZeroU32::new(3).unwrap()), 1);
+    assert_eq!(node.max_transmissions(), 2);
+    node.resize(NonZeroU32::new(10).unwrap()).unwrap();
+    assert_eq!(node.max_transmissions(), 4);
+    node.resize(NonZeroU32::new(100).unwrap()).unwrap();
+    assert_eq!(node.max_transmissions(), 8);
+    node.resize(NonZeroU32::new(3).unwrap()).unwrap();
+    assert_eq!(node.max_transmissions(), 2);
+}
