@@ -111,3 +111,30 @@ fn cluster_without_a_secret_is_refused() {
     out.expect_code(2);
     assert!(out.stderr.contains("needs a gossip secret"), "{}", out.describe());
 }
+
+/// A gossip port that is taken stops start-up with one line that names the
+/// address and the OS error once.
+#[test]
+fn a_taken_gossip_port_is_reported_once() {
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = run(
+        &[
+            "run",
+            p(&app_fixture("cluster")),
+            "--set",
+            "cluster.enabled=true",
+            "--set",
+            "cluster.membership.bind_addr=127.0.0.1",
+            "--set",
+            &format!("cluster.membership.bind_port={port}"),
+            "--set",
+            &format!("cluster.membership.secret_key={SECRET}"),
+        ],
+        T,
+    );
+    out.expect_code(2);
+    let line = out.stderr.lines().find(|l| l.starts_with("wippy: ")).unwrap_or_default().to_owned();
+    assert!(line.contains(&format!("gossip socket 127.0.0.1:{port}")), "{}", out.describe());
+    assert_eq!(line.matches("in use").count(), 1, "{line}");
+}

@@ -61,12 +61,13 @@ impl std::fmt::Debug for AdminOptions {
 pub enum AdminError {
     /// The listen address could not be bound; names the config key so the
     /// operator knows what to change.
-    #[error("admin.address {address}: cannot listen: {source}")]
+    #[error("admin.address {address}: cannot listen: {error}")]
     Bind {
         /// The configured address.
         address: String,
-        /// What the OS said.
-        source: std::io::Error,
+        /// What the OS said (part of the message, not a separate cause, so
+        /// a printed chain does not repeat it).
+        error: std::io::Error,
     },
     /// The runtime or the server thread could not be created.
     #[error("could not start the admin server: {0}")]
@@ -179,7 +180,7 @@ impl AdminServer {
     /// Binds `opts.address` now (so a taken port fails the node's start) and
     /// serves on a new thread.
     pub(crate) fn start(opts: &AdminOptions, shared: Arc<Shared>) -> Result<AdminServer, AdminError> {
-        let bind_err = |source| AdminError::Bind { address: opts.address.clone(), source };
+        let bind_err = |error| AdminError::Bind { address: opts.address.clone(), error };
         let listener = std::net::TcpListener::bind(opts.address.as_str()).map_err(bind_err)?;
         let bound = listener.local_addr().map_err(bind_err)?;
         listener.set_nonblocking(true).map_err(bind_err)?;

@@ -63,10 +63,10 @@ impl Default for NodeOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     /// A thread could not be created.
-    #[error("could not start thread: {0}")]
+    #[error("could not start a thread")]
     Thread(#[from] std::io::Error),
     /// The gossip service could not start (socket, secret).
-    #[error("could not start gossip: {0}")]
+    #[error("could not start gossip")]
     Gossip(#[from] GossipError),
     /// The internode mesh could not start (its port is taken).
     #[error(transparent)]

@@ -116,12 +116,13 @@ impl std::fmt::Debug for ClusterOptions {
 #[derive(Debug, Error)]
 pub enum GossipError {
     /// The gossip socket could not be bound or configured.
-    #[error("gossip socket {addr}: {source}")]
+    #[error("gossip socket {addr}: {error}")]
     Socket {
         /// The address we tried to bind.
         addr: SocketAddr,
-        /// What the OS said.
-        source: std::io::Error,
+        /// What the OS said (part of the message, not a separate cause, so
+        /// a printed chain does not repeat it).
+        error: std::io::Error,
     },
     /// The secret was refused (too short).
     #[error("gossip secret: {0}")]
@@ -145,7 +146,7 @@ impl Gossip {
     /// Publishes a view holding only this node before returning, so
     /// `system.cluster.*` never sees an empty cluster.
     pub(crate) fn start(opts: &ClusterOptions, shared: Arc<Shared>) -> Result<Gossip, GossipError> {
-        let socket_err = |source| GossipError::Socket { addr: opts.bind, source };
+        let socket_err = |error| GossipError::Socket { addr: opts.bind, error };
         let socket = UdpSocket::bind(opts.bind).map_err(socket_err)?;
         let bound = socket.local_addr().map_err(socket_err)?;
         let now = Instant::now();

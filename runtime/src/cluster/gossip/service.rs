@@ -83,13 +83,14 @@ impl Service {
             let (verdict, score) = self.health.check(now);
             self.shared.gossip_health_score.store(score, Ordering::Relaxed);
             let mut health = self.shared.gossip_health.lock().unwrap_or_else(|e| e.into_inner());
-            if *health != verdict {
-                match &verdict {
-                    Some(why) => tracing::warn!(reason = %why, "gossip: unhealthy"),
-                    None => tracing::info!("gossip: healthy again"),
-                }
-                *health = verdict;
+            // Logged on the transitions only; the reason's figures change
+            // every second while it lasts.
+            match (&*health, &verdict) {
+                (None, Some(why)) => tracing::warn!(reason = %why, "gossip: unhealthy"),
+                (Some(_), None) => tracing::info!("gossip: healthy again"),
+                _ => {}
             }
+            *health = verdict;
             drop(health);
             let mut wake = now + POLL;
             if let Some(Reverse((at, _))) = self.timers.peek() {

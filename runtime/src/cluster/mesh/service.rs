@@ -52,12 +52,13 @@ impl std::fmt::Debug for MeshOptions {
 #[derive(Debug, Error)]
 pub enum MeshError {
     /// No port could be bound.
-    #[error("internode listener on {addr}: {source}")]
+    #[error("internode listener on {addr}: {error}")]
     Bind {
         /// The address tried last.
         addr: SocketAddr,
-        /// What the OS said.
-        source: std::io::Error,
+        /// What the OS said (part of the message, not a separate cause, so
+        /// a printed chain does not repeat it).
+        error: std::io::Error,
     },
     /// The key or the runtime could not be set up.
     #[error("could not start the internode mesh: {0}")]
@@ -92,7 +93,7 @@ impl Mesh {
     pub(crate) fn bind(opts: &MeshOptions) -> Result<TcpListener, MeshError> {
         let try_bind = |port| {
             let addr = SocketAddr::new(opts.bind, port);
-            TcpListener::bind(addr).map_err(|source| MeshError::Bind { addr, source })
+            TcpListener::bind(addr).map_err(|error| MeshError::Bind { addr, error })
         };
         if opts.port != 0 {
             return try_bind(opts.port);
