@@ -205,6 +205,7 @@ impl Gossip {
             left: Default::default(),
             seen: Default::default(),
             deferred: Vec::new(),
+            last_states: Vec::new(),
             min_size: cluster_size.get(),
         };
         service.publish();

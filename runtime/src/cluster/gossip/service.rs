@@ -56,6 +56,8 @@ pub(super) struct Service {
     pub(super) health: super::health::Health,
     /// The cluster size the seeds suggest; dissemination never goes below.
     pub(super) min_size: u32,
+    /// Member states as last published, to notice suspicion coming and going.
+    pub(super) last_states: Vec<(SocketAddr, foca::State)>,
     /// What to do once the view is published (see `apply`).
     pub(super) deferred: Vec<Deferred>,
 }
@@ -208,7 +210,16 @@ impl Service {
             self.timers.push(Reverse((at, self.seq)));
             self.timer_data.push((self.seq, timer));
         }
+        // foca reports no event when a member turns suspect (or back), so
+        // the view is also republished whenever a member's state changed.
+        let states: Vec<(SocketAddr, foca::State)> =
+            self.membership.member_states().map(|(id, state)| (id.addr, state)).collect();
+        let changed = states != self.last_states;
+        self.last_states = states;
         if events.is_empty() {
+            if changed {
+                self.publish();
+            }
             return;
         }
         for ev in &events {

@@ -213,8 +213,9 @@ fn dead_node_is_declared_down_by_both_survivors() {
         })
         .expect("both survivors declare node 3 down within 5 s");
     let took = detected - killed_at;
-    // Tuned for ≈ 1.5 s; well under the bound, but not instantaneous either.
-    assert!(took < Duration::from_secs(3), "detection took {took:?}");
+    // At most one probe period until a probe, one of probing, then the
+    // 2.4 s suspicion window; well under the bound, but not instantaneous.
+    assert!(took < Duration::from_secs(4), "detection took {took:?}");
     assert!(took >= lan_config(NonZeroU32::MIN).suspect_to_down_after, "down before suspicion ran: {took:?}");
 
     // Keep running: survivors must stay stable with each other.
@@ -263,7 +264,7 @@ fn default_config_is_the_tuned_lan_one() {
     let config = lan_config(NonZeroU32::new(5).unwrap());
     assert_eq!(config.probe_period, Duration::from_millis(300));
     assert_eq!(config.probe_rtt, Duration::from_millis(100));
-    assert_eq!(config.suspect_to_down_after, Duration::from_millis(900));
+    assert_eq!(config.suspect_to_down_after, Duration::from_millis(2400));
     let gossip = config.periodic_gossip.unwrap();
     assert_eq!(gossip.frequency, Duration::from_millis(100));
     assert_eq!(gossip.num_members.get(), 3);
