@@ -83,6 +83,8 @@ pub(crate) struct MemberInfo {
     pub state: MemberState,
     /// Whether this entry is this node.
     pub is_local: bool,
+    /// The member's incarnation: start time in nanoseconds, plus rejoins.
+    pub generation: u64,
 }
 
 /// Node-wide state.
@@ -115,6 +117,10 @@ pub(crate) struct Shared {
     /// True while the gossip thread runs, so `/livez` can fail a clustered
     /// node whose membership has silently died.
     pub gossip_running: Arc<AtomicBool>,
+    /// Peers whose process closed its end of a mesh connection, with the
+    /// generation the connection was made with; the gossip thread takes
+    /// them as evidence that the process is gone (see `route.rs`).
+    pub closed_peers: Mutex<Vec<(String, u64)>>,
     /// Why gossip is unhealthy (isolated, flapping), `None` when it is fine.
     pub gossip_health: Mutex<Option<String>>,
     /// The gossip health score (0 is best), for `/metrics`.
@@ -152,6 +158,7 @@ impl Shared {
             gossip_running: Arc::default(),
             gossip_rejected: Arc::default(),
             gossip_health: Mutex::new(None),
+            closed_peers: Mutex::new(Vec::new()),
             gossip_health_score: AtomicU64::new(0),
             membership_events: Subscribers::default(),
             stats: NodeStats::default(),

@@ -25,14 +25,32 @@ pub(crate) struct Unreachable;
 impl Shared {
     /// The mesh address of a live member called `name`.
     pub(crate) fn member_internode(&self, name: &str) -> Option<SocketAddr> {
-        let view = self.cluster.read().unwrap_or_else(|e| e.into_inner());
-        view.as_ref()?.iter().find(|m| !m.is_local && m.state.is_up() && m.name == name).map(|m| m.internode)
+        self.member_link(name).map(|(addr, _)| addr)
     }
 
-    /// Queues `items` (emptied) for node `node`, starting its writer when
-    /// this is the first traffic for it. Items past the queue bound are
-    /// dropped and counted.
-    pub(crate) fn relay(&self, node: &str, items: &mut Vec<RelayItem>) -> Result<(), Unreachable> {
+    /// The mesh address and generation of a live member called `name`.
+    pub(crate) fn member_link(&self, name: &str) -> Option<(SocketAddr, u64)> {
+        let view = self.cluster.read().unwrap_or_else(|e| e.into_inner());
+        view.as_ref()?
+            .iter()
+            .find(|m| !m.is_local && m.state.is_up() && m.name == name)
+            .map(|m| (m.internode, m.generation))
+    }
+
+    /// The mesh saw `name`'s process (of `generation`) close a connection.
+    pub(crate) fn peer_closed(&self, name: &str, generation: u64) {
+        self.closed_peers.lock().unwrap_or_else(|e| e.into_inner()).push((name.to_string(), generation));
+    }
+
+    /// Opens the mesh connection to a member that just joined, so that
+    /// the first message does not wait for a handshake and a crash of its
+    /// process is noticed through the connection closing.
+    pub(crate) fn connect(&self, node: &str) {
+        let _ = self.peer_queue(node);
+    }
+
+    /// The queue of `node`, created (with its writer) on first use.
+    fn peer_queue(&self, node: &str) -> Result<std::sync::Arc<super::mesh::outbound::PeerQueue>, Unreachable> {
         if self.member_internode(node).is_none() {
             return Err(Unreachable);
         }
@@ -48,6 +66,14 @@ impl Shared {
                 }
             }
         }
+        Ok(queue)
+    }
+
+    /// Queues `items` (emptied) for node `node`, starting its writer when
+    /// this is the first traffic for it. Items past the queue bound are
+    /// dropped and counted.
+    pub(crate) fn relay(&self, node: &str, items: &mut Vec<RelayItem>) -> Result<(), Unreachable> {
+        let queue = self.peer_queue(node)?;
         let dropped = queue.push_relay(items);
         queue.kick(&self.stats);
         if dropped > 0 {

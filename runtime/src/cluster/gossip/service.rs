@@ -81,6 +81,7 @@ impl Service {
             }
             self.fire_timers(now);
             self.maybe_announce(now);
+            self.take_closed_peers(now);
             self.health.members(now, self.membership.num_members());
             let (verdict, score) = self.health.check(now);
             self.shared.gossip_health_score.store(score, Ordering::Relaxed);
@@ -287,7 +288,12 @@ impl Service {
         for d in std::mem::take(&mut self.deferred) {
             match d {
                 Deferred::Down(name) => self.shared.node_down(&name),
-                Deferred::Event(ev) => self.shared.membership_events.publish(&ev),
+                Deferred::Event(ev) => {
+                    if let ClusterEvent::NodeJoined(m) | ClusterEvent::NodeUpdated(m) = &ev {
+                        self.shared.connect(&m.name);
+                    }
+                    self.shared.membership_events.publish(&ev);
+                }
             }
         }
     }
@@ -312,6 +318,30 @@ impl Service {
             }
             Err(e) => tracing::warn!(error = %e, "gossip: cannot seal"),
         }
+    }
+
+    /// A peer's process closed its mesh connection: the kernel does that for
+    /// a process that died, so it is declared down now instead of after a
+    /// suspicion window. A stalled process or a cut network closes nothing
+    /// and still goes through suspicion. The generation the connection was
+    /// made with must still be the member's, so a process that restarted
+    /// is not taken down for its predecessor's connection.
+    fn take_closed_peers(&mut self, now: Instant) {
+        let closed = std::mem::take(&mut *self.shared.closed_peers.lock().unwrap_or_else(|e| e.into_inner()));
+        if closed.is_empty() {
+            return;
+        }
+        for (name, generation) in closed {
+            let Some(id) = self.membership.members().find(|id| id.name == name && id.r#gen == generation).cloned()
+            else {
+                continue;
+            };
+            tracing::info!(member = %name, "gossip: its process closed the mesh connection; declaring it down");
+            if let Err(e) = self.membership.declare_down(&id, now) {
+                tracing::debug!(error = %e, "gossip: cannot declare down");
+            }
+        }
+        self.apply(now);
     }
 
     /// Tells every member we are stopping on purpose, just before foca's
@@ -380,5 +410,6 @@ fn member_info(id: &NodeIdentity, state: MemberState, is_local: bool) -> MemberI
         failure_domain: id.failure_domain.clone(),
         state,
         is_local,
+        generation: id.r#gen,
     }
 }

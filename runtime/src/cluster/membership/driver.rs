@@ -235,6 +235,14 @@ impl Membership {
         self.config.max_transmissions.get()
     }
 
+    /// Declares `id` down on other evidence than probes (its process closed
+    /// its connections) and spreads the verdict like any other.
+    pub(crate) fn declare_down(&mut self, id: &NodeIdentity, now: Instant) -> Result<()> {
+        let outcome = self.foca.apply_many(std::iter::once(foca::Member::down(id.clone())), true, &mut self.runtime);
+        self.collect(now);
+        Ok(outcome?)
+    }
+
     /// Take everything the core asked for since the last drain.
     pub(crate) fn drain(&mut self) -> Effects {
         std::mem::take(&mut self.effects)

@@ -27,7 +27,6 @@ use super::relay::RelayItem;
 /// measured throughput; beyond that the peer is not keeping up).
 pub(crate) const MAX_RELAY_QUEUE: usize = 256 * 1024;
 /// Frames of the other classes one peer may have waiting.
-#[allow(dead_code, reason = "the raft and pg classes queue frames once they land")]
 pub(crate) const MAX_FRAME_QUEUE: usize = 16 * 1024;
 
 /// What the writer takes in one go.
@@ -123,7 +122,6 @@ impl PeerQueue {
     }
 
     /// Appends one frame of another class; false when the queue is full.
-    #[allow(dead_code, reason = "the raft and pg classes queue frames once they land")]
     pub(crate) fn push_frame(&self, class: Class, payload: Vec<u8>) -> bool {
         {
             let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());

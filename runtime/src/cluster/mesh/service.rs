@@ -203,8 +203,15 @@ async fn inbound(ctx: Arc<Ctx>, mut stream: tokio::net::TcpStream, from: SocketA
         }
     };
     tracing::debug!(%from, %peer, "mesh: accepted");
+    let generation = ctx.shared.member_link(&peer).map(|(_, g)| g);
     match session::read_loop(&ctx, &peer, stream, transport).await {
-        Ok(()) | Err(SessionError::Closed) => tracing::debug!(%peer, "mesh: inbound connection closed"),
+        Ok(()) => {}
+        Err(e) if e.peer_went_away() => {
+            tracing::debug!(%peer, "mesh: inbound connection closed by the peer");
+            if let Some(g) = generation {
+                ctx.shared.peer_closed(&peer, g);
+            }
+        }
         Err(e) => tracing::warn!(%peer, error = %e, "mesh: inbound connection dropped"),
     }
 }
@@ -217,7 +224,7 @@ async fn peer_task(ctx: Arc<Ctx>, queue: Arc<PeerQueue>) {
     let mut delay = RECONNECT_MIN;
     let mut failures = 0u32;
     while !queue.is_closed() && !ctx.cancel.is_cancelled() {
-        if let Some(addr) = ctx.shared.member_internode(&queue.name) {
+        if let Some((addr, generation)) = ctx.shared.member_link(&queue.name) {
             match session::dial(&ctx, addr, &queue.name).await {
                 Ok((stream, transport)) => {
                     tracing::debug!(peer = %queue.name, %addr, "mesh: connected");
@@ -225,7 +232,12 @@ async fn peer_task(ctx: Arc<Ctx>, queue: Arc<PeerQueue>) {
                     failures = 0;
                     match session::write_loop(&ctx, &queue, stream, transport).await {
                         Ok(()) => return,
-                        Err(e) => tracing::warn!(peer = %queue.name, error = %e, "mesh: connection lost; reconnecting"),
+                        Err(e) => {
+                            if e.peer_went_away() {
+                                ctx.shared.peer_closed(&queue.name, generation);
+                            }
+                            tracing::info!(peer = %queue.name, error = %e, "mesh: connection lost; reconnecting");
+                        }
                     }
                 }
                 Err(e) => {
@@ -342,6 +354,50 @@ mod tests {
         // inbox (and is dropped there), nothing was dropped on the way.
         assert_eq!(stats.class(Class::Relay).dropped.load(Ordering::Relaxed), 0);
         assert!(stats.handshake_failures.load(Ordering::Relaxed) >= 1, "the stranger is counted");
+        mesh.stop();
+    }
+
+    /// Sends `frames` over a fresh authenticated connection to `addr`, then
+    /// closes it.
+    async fn send_and_close(friend: &Ctx, addr: SocketAddr, frames: &[Frame]) {
+        let (mut stream, mut transport) = session::dial(friend, addr, "b").await.unwrap();
+        let mut plain = Vec::new();
+        for f in frames {
+            f.encode(&mut plain).unwrap();
+        }
+        let mut cipher = Vec::new();
+        wire::seal(&mut transport, &plain, &mut cipher).unwrap();
+        stream.write_all(&cipher).await.unwrap();
+        stream.shutdown().await.unwrap();
+    }
+
+    /// A peer whose connection just closes is reported (its process is
+    /// likely gone); one that says goodbye first is not.
+    #[test]
+    fn a_close_without_goodbye_is_reported_as_the_peer_going_away() {
+        use crate::shared::{MemberInfo, MemberState};
+        let shared = Arc::new(Shared::new("b".into(), 1, 1 << 20));
+        let member = |name: &str, local: bool| MemberInfo {
+            name: name.into(),
+            addr: String::new(),
+            internode: SocketAddr::from(([127, 0, 0, 1], 1)),
+            failure_domain: String::new(),
+            state: MemberState::Alive,
+            is_local: local,
+            generation: 7,
+        };
+        *shared.cluster.write().unwrap() = Some(vec![member("b", true), member("a", false)]);
+        let (mesh, addr) = listening(&shared);
+        let friend = dialler(SECRET);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let bye = Frame { class: Class::Control, payload: session::BYE.to_vec() };
+        rt.block_on(send_and_close(&friend, addr, &[bye]));
+        wait_for("the goodbye", || shared.stats.class(Class::Control).frames_received.load(Ordering::Relaxed) == 1);
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(shared.closed_peers.lock().unwrap().is_empty(), "a goodbye is not a death");
+        rt.block_on(send_and_close(&friend, addr, &[]));
+        wait_for("the report", || !shared.closed_peers.lock().unwrap().is_empty());
+        assert_eq!(*shared.closed_peers.lock().unwrap(), vec![("a".to_string(), 7)]);
         mesh.stop();
     }
 

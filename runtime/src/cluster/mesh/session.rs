@@ -30,6 +30,8 @@ use crate::stats::NodeStats;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest each handshake flight may take to arrive.
 const FLIGHT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The control frame a node sends before closing a connection on purpose.
+pub(crate) const BYE: &[u8] = b"bye";
 /// How long a stopping node keeps trying to write what is queued.
 const FINAL_FLUSH: Duration = Duration::from_millis(500);
 
@@ -62,6 +64,18 @@ pub(crate) enum SessionError {
 }
 
 impl SessionError {
+    /// Whether the peer's end closed or reset an established connection:
+    /// what the kernel does when the peer's process exits.
+    pub(crate) fn peer_went_away(&self) -> bool {
+        match self {
+            SessionError::Closed => true,
+            SessionError::Io(e) => {
+                matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe)
+            }
+            _ => false,
+        }
+    }
+
     /// Whether this is the handshake refusing the peer (counted apart
     /// from ordinary network failures).
     pub(crate) fn is_handshake(&self) -> bool {
@@ -158,13 +172,14 @@ async fn serve(ctx: &Ctx, queue: &PeerQueue, stream: &TcpStream) -> Result<(), S
             Some(Flush::Broken(e)) => return Err(e.into()),
         };
         if queue.is_closed() {
+            say_bye(queue, stream, stats).await;
             return Ok(());
         }
         tokio::select! {
             () = queue.notify.notified() => {}
             r = stream.writable(), if blocked => r?,
             () = ctx.cancel.cancelled() => {
-                final_flush(queue, stream, stats).await;
+                say_bye(queue, stream, stats).await;
                 return Ok(());
             }
             // The accepting side never writes after the handshake, so a
@@ -180,8 +195,11 @@ async fn serve(ctx: &Ctx, queue: &PeerQueue, stream: &TcpStream) -> Result<(), S
     }
 }
 
-/// A stopping node gives what is queued [`FINAL_FLUSH`] to leave.
-async fn final_flush(queue: &PeerQueue, stream: &TcpStream, stats: &NodeStats) {
+/// Closing on purpose (the node stops, or the peer was declared down):
+/// what is queued gets [`FINAL_FLUSH`] to leave, followed by [`BYE`], so
+/// the peer does not read the close as this process dying.
+async fn say_bye(queue: &PeerQueue, stream: &TcpStream, stats: &NodeStats) {
+    queue.push_frame(Class::Control, BYE.to_vec());
     let deadline = tokio::time::Instant::now() + FINAL_FLUSH;
     while let Some(Flush::Blocked) = queue.flush(stats, true) {
         if tokio::time::timeout_at(deadline, stream.writable()).await.is_err() {
@@ -201,13 +219,15 @@ pub(crate) async fn read_loop(
 ) -> Result<(), SessionError> {
     let mut cipher: Vec<u8> = Vec::with_capacity(128 * 1024);
     let mut plain: Vec<u8> = Vec::with_capacity(128 * 1024);
+    // Set by the peer's goodbye: its close is then no sign of death.
+    let mut bye = false;
     loop {
         let n = tokio::select! {
             r = stream.read_buf(&mut cipher) => r?,
             () = ctx.cancel.cancelled() => return Ok(()),
         };
         if n == 0 {
-            return Err(SessionError::Closed);
+            return if bye { Ok(()) } else { Err(SessionError::Closed) };
         }
         let used = wire::open(&mut transport, &cipher, &mut plain)?;
         cipher.drain(..used);
@@ -216,6 +236,7 @@ pub(crate) async fn read_loop(
             match frame::parse(&plain[at..]) {
                 Ok((frame, len)) => {
                     at += len;
+                    bye |= frame.class == Class::Control && frame.payload == BYE;
                     handle(ctx, peer, frame);
                 }
                 Err(FrameError::Incomplete) => break,
@@ -241,6 +262,7 @@ fn handle(ctx: &Ctx, peer: &str, frame: Frame) {
                 counters.dropped.fetch_add(1, Ordering::Relaxed);
             }
         },
+        Class::Control if frame.payload == BYE => tracing::debug!(%peer, "mesh: peer closes on purpose"),
         // Nothing consumes these classes on this node yet; counted above.
         Class::Control | Class::Raft | Class::Pg => {
             tracing::debug!(%peer, class = frame.class.label(), "mesh: frame without a consumer");
