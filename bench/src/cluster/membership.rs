@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use super::proc::{Wippy, metric, service, wait_for, write_app};
+use super::proc::{Wippy, free_port, metric, service, wait_for, write_app};
 use crate::harness::{Figure, Mode, median, trials};
 
 /// How long forming, detecting or joining may take before it counts as broken.
@@ -28,18 +28,26 @@ struct Plan {
     /// `cluster.membership.suspicion_mult`; `None` keeps the default.
     mult: Option<u32>,
     trials: usize,
+    /// Every node's `join_addrs` lists every other node instead of only the
+    /// seed. The runtime sizes foca's `max_transmissions` from the length
+    /// of that list (at least 3 nodes: 2 transmissions), so this shows how
+    /// much of the detection and join time is updates that ran out of
+    /// retransmissions before reaching every node.
+    join_all: bool,
 }
 
 pub(crate) fn run(mode: Mode) -> Result<Vec<Figure>> {
     let plans = match mode {
-        Mode::Quick => vec![Plan { size: 3, mult: None, trials: 1 }],
-        Mode::Full => {
-            [None, Some(7)].into_iter().flat_map(|mult| [3, 10].map(|size| Plan { size, mult, trials: 5 })).collect()
-        }
+        Mode::Quick => vec![Plan { size: 3, mult: None, trials: 1, join_all: false }],
+        Mode::Full => [None, Some(7)]
+            .into_iter()
+            .flat_map(|mult| [3, 10].map(|size| Plan { size, mult, trials: 5, join_all: false }))
+            .chain([Plan { size: 10, mult: None, trials: 5, join_all: true }])
+            .collect(),
     };
     let mut figs = Vec::new();
     for plan in plans {
-        figs.extend(plan.run().with_context(|| format!("{} nodes, suspicion_mult {:?}", plan.size, plan.mult))?);
+        figs.extend(plan.run().with_context(|| format!("cluster_*_{}", plan.label()))?);
     }
     Ok(figs)
 }
@@ -67,20 +75,28 @@ fn converge(nodes: &mut [Wippy], what: &str) -> Result<()> {
 
 impl Plan {
     fn label(&self) -> String {
-        match self.mult {
-            None => format!("{}n_default", self.size),
-            Some(m) => format!("{}n_mult{m}", self.size),
-        }
+        let setting = match self.mult {
+            None => "default".to_owned(),
+            Some(m) => format!("mult{m}"),
+        };
+        let join = if self.join_all { "_join_all" } else { "" };
+        format!("{}n_{setting}{join}", self.size)
     }
 
     fn run(&self) -> Result<Vec<Figure>> {
         let app = write_app("view", &service("main", "view", "[\"20ms\"]"))?;
         let extra: Vec<String> =
             self.mult.map(|m| format!("cluster.membership.suspicion_mult={m}")).into_iter().collect();
-        let mut nodes = vec![Wippy::start(&app, "n0", None, true, &extra)?];
-        let seed = nodes[0].port;
-        for i in 1..self.size {
-            nodes.push(Wippy::start(&app, &format!("n{i}"), Some(seed), false, &extra)?);
+        let ports = (0..self.size).map(|_| free_port()).collect::<Result<Vec<u16>>>()?;
+        let seed = ports[0];
+        let mut nodes = Vec::new();
+        for (i, &port) in ports.iter().enumerate() {
+            let join: Vec<u16> = match (self.join_all, i) {
+                (true, _) => ports.iter().copied().filter(|&p| p != port).collect(),
+                (false, 0) => vec![],
+                (false, _) => vec![seed],
+            };
+            nodes.push(Wippy::start(&app, &format!("n{i}"), port, &join, i == 0, &extra)?);
         }
         converge(&mut nodes, "the cluster to form")?;
         let mut x = Samples::default();
@@ -104,7 +120,8 @@ impl Plan {
             x.detect_first.push(times.iter().min().context("no survivors")?.as_secs_f64());
 
             let before = nodes[0].metrics()?;
-            let new = Wippy::start(&app, &format!("r{trial}"), Some(seed), false, &extra)?;
+            let join: Vec<u16> = if self.join_all { nodes.iter().map(|n| n.port).collect() } else { vec![seed] };
+            let new = Wippy::start(&app, &format!("r{trial}"), free_port()?, &join, false, &extra)?;
             let (name, t_start) = (new.name.clone(), new.started);
             nodes.push(new);
             converge(&mut nodes, "every node to list the new one")?;
@@ -131,7 +148,10 @@ impl Plan {
     fn figures(&self, x: Samples, flaps: usize) -> Vec<Figure> {
         let l = self.label();
         let max = |xs: &[f64]| xs.iter().copied().fold(f64::NAN, f64::max);
-        let setting = self.mult.map_or("default settings".to_owned(), |m| format!("suspicion_mult={m}"));
+        let mut setting = self.mult.map_or("default settings".to_owned(), |m| format!("suspicion_mult={m}"));
+        if self.join_all {
+            setting += ", join_addrs = all nodes";
+        }
         let mut figs = vec![
             Figure::new(
                 format!("cluster_detect_{l}_s"),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use super::proc::{Wippy, metric, service, wait_for, write_app};
+use super::proc::{Wippy, free_port, metric, service, wait_for, write_app};
 use crate::harness::{Figure, Mode, median, trials};
 
 /// How long the whole exchange may take before the nodes are declared hung.
@@ -31,7 +31,7 @@ pub(crate) fn run(mode: Mode) -> Result<Vec<Figure>> {
         Sizes { warmup: 50, trips: 300, msgs: 10_000, window: 1_000, trials: 1 },
     );
     let peer_app = write_app("peer", &service("main", "peer", "[]"))?;
-    let mut pb = Wippy::start(&peer_app, "pb", None, true, &[])?;
+    let mut pb = Wippy::start(&peer_app, "pb", free_port()?, &[], true, &[])?;
     wait_for("the peer's pid", TIMEOUT, || {
         pb.check_alive()?;
         Ok(pb.lines().iter().any(|(_, l)| l.starts_with("peer ")))
@@ -39,7 +39,7 @@ pub(crate) fn run(mode: Mode) -> Result<Vec<Figure>> {
     let pid = pb.lines().iter().find_map(|(_, l)| l.strip_prefix("peer ").map(str::to_owned)).context("pid")?;
     let input = format!("[\"{pid}\", {}, {}, {}, {}, {}]", s.warmup, s.trips, s.msgs, s.window, s.trials);
     let driver_app = write_app("driver", &service("main", "driver", &input))?;
-    let mut pa = Wippy::start(&driver_app, "pa", Some(pb.port), true, &[])?;
+    let mut pa = Wippy::start(&driver_app, "pa", free_port()?, &[pb.port], true, &[])?;
     let t = Instant::now();
     wait_for("the driver to finish", TIMEOUT, || {
         pa.check_alive()?;

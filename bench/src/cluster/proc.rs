@@ -34,11 +34,17 @@ pub(crate) struct Wippy {
 }
 
 impl Wippy {
-    /// Starts `wippy run app` as node `name`, joining `join` (a gossip
-    /// port) if given; `admin` turns the admin listener on (metrics).
-    /// `extra` are more `--set` overrides.
-    pub(crate) fn start(app: &Path, name: &str, join: Option<u16>, admin: bool, extra: &[String]) -> Result<Wippy> {
-        let port = free_port()?;
+    /// Starts `wippy run app` as node `name` with gossip on `port`, joining
+    /// the gossip ports `join` (none: a new cluster); `admin` turns the
+    /// admin listener on (metrics). `extra` are more `--set` overrides.
+    pub(crate) fn start(
+        app: &Path,
+        name: &str,
+        port: u16,
+        join: &[u16],
+        admin: bool,
+        extra: &[String],
+    ) -> Result<Wippy> {
         let admin = if admin { Some(free_tcp_port()?) } else { None };
         let mut sets = vec![
             "cluster.enabled=true".to_owned(),
@@ -48,8 +54,9 @@ impl Wippy {
             format!("cluster.membership.secret_key={SECRET}"),
             "cluster.internode.bind_addr=127.0.0.1".to_owned(),
         ];
-        if let Some(j) = join {
-            sets.push(format!("cluster.membership.join_addrs=127.0.0.1:{j}"));
+        if !join.is_empty() {
+            let addrs: Vec<String> = join.iter().map(|j| format!("127.0.0.1:{j}")).collect();
+            sets.push(format!("cluster.membership.join_addrs={}", addrs.join(",")));
         }
         if let Some(a) = admin {
             sets.push("admin.enabled=true".to_owned());
@@ -182,7 +189,7 @@ pub(crate) fn service(name: &str, process: &str, input: &str) -> String {
 
 /// A UDP port nothing listens on right now (released before the node binds
 /// it; a race with another process is possible but unlikely).
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
