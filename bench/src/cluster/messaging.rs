@@ -13,8 +13,9 @@ use anyhow::{Context, Result, bail};
 use super::proc::{Wippy, free_port, metric, service, wait_for, write_app};
 use crate::harness::{Figure, Mode, median, trials};
 
-/// How long the whole exchange may take before the nodes are declared hung.
-const TIMEOUT: Duration = Duration::from_secs(300);
+/// How long the whole exchange may take before the nodes are declared hung
+/// (full run, quick run): a cluster that never forms fails CI in a minute.
+const TIMEOUT: (Duration, Duration) = (Duration::from_secs(300), Duration::from_secs(60));
 
 /// Sizes: warm-up trips, timed trips, messages per one-way run, ack window, trials.
 struct Sizes {
@@ -26,13 +27,14 @@ struct Sizes {
 }
 
 pub(crate) fn run(mode: Mode) -> Result<Vec<Figure>> {
+    let timeout = mode.pick(TIMEOUT.0, TIMEOUT.1);
     let s = mode.pick(
         Sizes { warmup: 2_000, trips: 20_000, msgs: 1_000_000, window: 10_000, trials: 3 },
         Sizes { warmup: 50, trips: 300, msgs: 10_000, window: 1_000, trials: 1 },
     );
     let peer_app = write_app("peer", &service("main", "peer", "[]"))?;
     let mut pb = Wippy::start(&peer_app, "pb", free_port()?, &[], true, &[])?;
-    wait_for("the peer's pid", TIMEOUT, || {
+    wait_for("the peer's pid", timeout, || {
         pb.check_alive()?;
         Ok(pb.lines().iter().any(|(_, l)| l.starts_with("peer ")))
     })?;
@@ -41,7 +43,7 @@ pub(crate) fn run(mode: Mode) -> Result<Vec<Figure>> {
     let driver_app = write_app("driver", &service("main", "driver", &input))?;
     let mut pa = Wippy::start(&driver_app, "pa", free_port()?, &[pb.port], true, &[])?;
     let t = Instant::now();
-    wait_for("the driver to finish", TIMEOUT, || {
+    wait_for("the driver to finish", timeout, || {
         pa.check_alive()?;
         pb.check_alive()?;
         Ok(pa.lines().iter().any(|(_, l)| l == "done"))
