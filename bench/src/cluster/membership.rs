@@ -96,7 +96,7 @@ impl Plan {
                 (false, 0) => vec![],
                 (false, _) => vec![seed],
             };
-            nodes.push(Wippy::start(&app, &format!("n{i}"), port, &join, i == 0, &extra)?);
+            nodes.push(Wippy::start(app.path(), &format!("n{i}"), port, &join, i == 0, &extra)?);
         }
         converge(&mut nodes, "the cluster to form")?;
         let mut x = Samples::default();
@@ -121,7 +121,7 @@ impl Plan {
 
             let before = nodes[0].metrics()?;
             let join: Vec<u16> = if self.join_all { nodes.iter().map(|n| n.port).collect() } else { vec![seed] };
-            let new = Wippy::start(&app, &format!("r{trial}"), free_port()?, &join, false, &extra)?;
+            let new = Wippy::start(app.path(), &format!("r{trial}"), free_port()?, &join, false, &extra)?;
             let (name, t_start) = (new.name.clone(), new.started);
             nodes.push(new);
             converge(&mut nodes, "every node to list the new one")?;
@@ -141,7 +141,6 @@ impl Plan {
         }
         let flaps: usize = nodes.iter().map(|n| false_removals(n, &killed)).sum();
         drop(nodes);
-        let _ = std::fs::remove_dir_all(&app);
         Ok(self.figures(x, flaps))
     }
 

@@ -33,7 +33,7 @@ pub(crate) fn run(mode: Mode) -> Result<Vec<Figure>> {
         Sizes { warmup: 50, trips: 300, msgs: 10_000, window: 1_000, trials: 1 },
     );
     let peer_app = write_app("peer", &service("main", "peer", "[]"))?;
-    let mut pb = Wippy::start(&peer_app, "pb", free_port()?, &[], true, &[])?;
+    let mut pb = Wippy::start(peer_app.path(), "pb", free_port()?, &[], true, &[])?;
     wait_for("the peer's pid", timeout, || {
         pb.check_alive()?;
         Ok(pb.lines().iter().any(|(_, l)| l.starts_with("peer ")))
@@ -41,7 +41,7 @@ pub(crate) fn run(mode: Mode) -> Result<Vec<Figure>> {
     let pid = pb.lines().iter().find_map(|(_, l)| l.strip_prefix("peer ").map(str::to_owned)).context("pid")?;
     let input = format!("[\"{pid}\", {}, {}, {}, {}, {}]", s.warmup, s.trips, s.msgs, s.window, s.trials);
     let driver_app = write_app("driver", &service("main", "driver", &input))?;
-    let mut pa = Wippy::start(&driver_app, "pa", free_port()?, &[pb.port], true, &[])?;
+    let mut pa = Wippy::start(driver_app.path(), "pa", free_port()?, &[pb.port], true, &[])?;
     let t = Instant::now();
     wait_for("the driver to finish", timeout, || {
         pa.check_alive()?;
@@ -59,8 +59,6 @@ pub(crate) fn run(mode: Mode) -> Result<Vec<Figure>> {
         .collect::<Vec<_>>()
         .join(", ");
     drop((pa, pb));
-    let _ = std::fs::remove_dir_all(&peer_app);
-    let _ = std::fs::remove_dir_all(&driver_app);
 
     let mut figs = rtt_figures(&lines)?;
     figs.extend(oneway_figures(&lines, mode, &dropped)?);

@@ -160,13 +160,31 @@ pub(crate) fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> 
     Ok(())
 }
 
+/// An app directory written for the nodes; removed when dropped, also when
+/// a benchmark fails half-way.
+pub(crate) struct AppDir(PathBuf);
+
+impl AppDir {
+    /// Its path, for `wippy run`.
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for AppDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Writes the benchmark app for one node into a fresh directory: the Lua
 /// files of `bench/apps/cluster` plus `services` appended to its index.
-pub(crate) fn write_app(tag: &str, services: &str) -> Result<PathBuf> {
+pub(crate) fn write_app(tag: &str, services: &str) -> Result<AppDir> {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("wippy-bench-{}-{tag}-{n}", std::process::id()));
-    let src = dir.join("src");
+    let app = AppDir(dir);
+    let src = app.0.join("src");
     std::fs::create_dir_all(&src).with_context(|| format!("creating {}", src.display()))?;
     let index = format!("{}{services}", include_str!("../../apps/cluster/src/_index.yaml"));
     for (file, text) in [
@@ -177,7 +195,7 @@ pub(crate) fn write_app(tag: &str, services: &str) -> Result<PathBuf> {
     ] {
         std::fs::write(src.join(file), text)?;
     }
-    Ok(dir)
+    Ok(app)
 }
 
 /// A service entry running `process` with `input` (a YAML flow list).
