@@ -1,13 +1,14 @@
 //! `wippy-bench`: benchmarks that drive real Lua processes through the
 //! runtime's public API.
 //!
-//! Usage: `wippy-bench [--quick] [--slice-ms N] [NAME...]`; no name runs them
-//! all. Each figure prints as `BENCH <name> <value> <unit>  # how`, the same
+//! Usage: `wippy-bench [--quick] [--slice-ms N] [--wippy PATH] [NAME...]`; no
+//! name runs them all. Each figure prints as `BENCH <name> <value> <unit>  # how`, the same
 //! shape as the anchor scripts' `ANCHOR` lines, so the two can be set side by
 //! side.
 //! `--quick` runs tiny sizes: CI uses it to prove the benchmarks still work,
 //! its numbers mean nothing.
 
+mod cluster;
 mod harness;
 mod idle;
 mod machine;
@@ -38,6 +39,7 @@ const BENCHES: &[Bench] = &[
     ("pingpong", pingpong::run),
     ("throughput", throughput::run),
     ("preempt", preempt::run),
+    ("cluster", cluster::run),
 ];
 
 fn main() -> ExitCode {
@@ -68,9 +70,13 @@ fn real_main() -> Result<()> {
                 let ms: u64 = it.next().context("--slice-ms needs a number")?.parse().context("--slice-ms")?;
                 harness::set_slice(Duration::from_millis(ms));
             }
+            "--wippy" => cluster::set_wippy(it.next().context("--wippy needs a path")?.into()),
             "-h" | "--help" => {
                 let all: Vec<_> = BENCHES.iter().map(|b| b.0).collect();
-                println!("usage: wippy-bench [--quick] [--slice-ms N] [NAME...]\nbenchmarks: {}", all.join(" "));
+                println!(
+                    "usage: wippy-bench [--quick] [--slice-ms N] [--wippy PATH] [NAME...]\nbenchmarks: {}",
+                    all.join(" ")
+                );
                 return Ok(());
             }
             name if BENCHES.iter().any(|b| b.0 == name) => names.push(name),
