@@ -3,13 +3,18 @@
 //!
 //! Every node runs `view.lua`, which prints the set of members it counts as
 //! up (alive or suspect) whenever that set changes, polling every 20 ms; the
-//! bench stamps each line as it arrives. A trial SIGKILLs one node and takes
+//! bench stamps each line as it arrives. A trial fails one node and takes
 //! the time until the last survivor printed a view without it, then starts a
 //! replacement under a fresh name (so the dead name's reclaim time does not
 //! matter) and takes the time from its spawn until every node, itself
 //! included, lists all live members. With 9 survivors that is the 10-node
 //! join figure. The seed node `n0` runs the admin listener, whose
 //! `gossip_convergence_seconds` histogram gives gossip's own view of the join.
+//!
+//! Two kinds of failure: a crash (SIGKILL: the kernel closes the process's
+//! connections, which the mesh notices) and a silent one (SIGSTOP, never
+//! continued: nothing closes, so only SWIM's probes and suspicion window
+//! can tell; the same as a dead host or a cut cable).
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -22,28 +27,35 @@ use crate::harness::{Figure, Mode, median, trials};
 /// How long forming, detecting or joining may take before it counts as broken.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// One cluster size and setting, and how many kill + rejoin trials to run.
+/// How a trial takes its victim down.
+#[derive(Clone, Copy)]
+enum Failure {
+    /// SIGKILL: a crash.
+    Crash,
+    /// SIGSTOP, left stopped: silence.
+    Silent,
+}
+
+/// One cluster size and setting, and how many fail + rejoin trials to run.
 struct Plan {
     size: usize,
     /// `cluster.membership.suspicion_mult`; `None` keeps the default.
     mult: Option<u32>,
     trials: usize,
-    /// Every node's `join_addrs` lists every other node instead of only the
-    /// seed. The runtime sizes foca's `max_transmissions` from the length
-    /// of that list (at least 3 nodes: 2 transmissions), so this shows how
-    /// much of the detection and join time is updates that ran out of
-    /// retransmissions before reaching every node.
-    join_all: bool,
+    failure: Failure,
 }
 
 pub(crate) fn run(mode: Mode) -> Result<Vec<Figure>> {
+    let plan = |size, mult, failure| Plan { size, mult, trials: 5, failure };
     let plans = match mode {
-        Mode::Quick => vec![Plan { size: 3, mult: None, trials: 1, join_all: false }],
-        Mode::Full => [None, Some(7)]
-            .into_iter()
-            .flat_map(|mult| [3, 10].map(|size| Plan { size, mult, trials: 5, join_all: false }))
-            .chain([Plan { size: 10, mult: None, trials: 5, join_all: true }])
-            .collect(),
+        Mode::Quick => vec![Plan { size: 3, mult: None, trials: 1, failure: Failure::Crash }],
+        Mode::Full => vec![
+            plan(3, None, Failure::Crash),
+            plan(10, None, Failure::Crash),
+            plan(3, None, Failure::Silent),
+            plan(10, None, Failure::Silent),
+            plan(10, Some(3), Failure::Silent),
+        ],
     };
     let mut figs = Vec::new();
     for plan in plans {
@@ -79,8 +91,11 @@ impl Plan {
             None => "default".to_owned(),
             Some(m) => format!("mult{m}"),
         };
-        let join = if self.join_all { "_join_all" } else { "" };
-        format!("{}n_{setting}{join}", self.size)
+        let how = match self.failure {
+            Failure::Crash => "crash",
+            Failure::Silent => "silent",
+        };
+        format!("{}n_{how}_{setting}", self.size)
     }
 
     fn run(&self) -> Result<Vec<Figure>> {
@@ -91,11 +106,7 @@ impl Plan {
         let seed = ports[0];
         let mut nodes = Vec::new();
         for (i, &port) in ports.iter().enumerate() {
-            let join: Vec<u16> = match (self.join_all, i) {
-                (true, _) => ports.iter().copied().filter(|&p| p != port).collect(),
-                (false, 0) => vec![],
-                (false, _) => vec![seed],
-            };
+            let join: Vec<u16> = if i == 0 { vec![] } else { vec![seed] };
             nodes.push(Wippy::start(app.path(), &format!("n{i}"), port, &join, i == 0, &extra)?);
         }
         converge(&mut nodes, "the cluster to form")?;
@@ -104,7 +115,10 @@ impl Plan {
         for trial in 1..=self.trials {
             // The oldest node but the seed, so each trial kills a different one.
             let mut victim = nodes.remove(1);
-            let t_kill = victim.kill();
+            let t_kill = match self.failure {
+                Failure::Crash => victim.kill(),
+                Failure::Silent => victim.stop(),
+            };
             killed.insert(victim.name.clone(), t_kill);
             let gone = |n: &Wippy| {
                 n.lines()
@@ -118,10 +132,10 @@ impl Plan {
             let times: Vec<Duration> = nodes.iter().filter_map(gone).collect();
             x.detect.push(times.iter().max().context("no survivors")?.as_secs_f64());
             x.detect_first.push(times.iter().min().context("no survivors")?.as_secs_f64());
+            victim.kill();
 
             let before = nodes[0].metrics()?;
-            let join: Vec<u16> = if self.join_all { nodes.iter().map(|n| n.port).collect() } else { vec![seed] };
-            let new = Wippy::start(app.path(), &format!("r{trial}"), free_port()?, &join, false, &extra)?;
+            let new = Wippy::start(app.path(), &format!("r{trial}"), free_port()?, &[seed], false, &extra)?;
             let (name, t_start) = (new.name.clone(), new.started);
             nodes.push(new);
             converge(&mut nodes, "every node to list the new one")?;
@@ -147,17 +161,18 @@ impl Plan {
     fn figures(&self, x: Samples, flaps: usize) -> Vec<Figure> {
         let l = self.label();
         let max = |xs: &[f64]| xs.iter().copied().fold(f64::NAN, f64::max);
-        let mut setting = self.mult.map_or("default settings".to_owned(), |m| format!("suspicion_mult={m}"));
-        if self.join_all {
-            setting += ", join_addrs = all nodes";
-        }
+        let setting = self.mult.map_or("default settings".to_owned(), |m| format!("suspicion_mult={m}"));
+        let how = match self.failure {
+            Failure::Crash => "SIGKILL",
+            Failure::Silent => "SIGSTOP (kept stopped)",
+        };
         let mut figs = vec![
             Figure::new(
                 format!("cluster_detect_{l}_s"),
                 median(x.detect.clone()),
                 "s",
                 format!(
-                    "{} nodes, {setting}: SIGKILL to the last survivor's view without it, median; max {:.3}; \
+                    "{} nodes, {setting}: {how} to the last survivor's view without it, median; max {:.3}; \
                      first survivor median {:.3}; trials {}",
                     self.size,
                     max(&x.detect),

@@ -121,6 +121,17 @@ impl Wippy {
         t
     }
 
+    /// Stops the process (SIGSTOP) without ending it: it holds its sockets
+    /// and says nothing, like a hung process or a host that went away.
+    pub(crate) fn stop(&mut self) -> Instant {
+        let t = Instant::now();
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGSTOP);
+        }
+        t
+    }
+
     /// The admin `/metrics` body.
     pub(crate) fn metrics(&self) -> Result<String> {
         let port = self.admin.context("admin listener is off")?;

@@ -206,6 +206,7 @@ impl Gossip {
             seen: Default::default(),
             deferred: Vec::new(),
             last_states: Vec::new(),
+            introducing_until: now + service::INTRODUCE_FOR,
             min_size: cluster_size.get(),
         };
         service.publish();

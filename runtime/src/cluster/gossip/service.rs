@@ -18,6 +18,9 @@ use crate::cluster::membership::keyring::Keyring;
 use crate::cluster::membership::seal::NONCE_LEN;
 use crate::shared::{MemberInfo, MemberState, Shared};
 
+/// How long after joining a node introduces itself to every member it
+/// learns of.
+pub(super) const INTRODUCE_FOR: Duration = Duration::from_secs(10);
 /// First plaintext byte of a datagram carrying a foca packet.
 const KIND_SWIM: u8 = 0;
 /// First plaintext byte of a goodbye: the sender is stopping on purpose and
@@ -58,6 +61,9 @@ pub(super) struct Service {
     pub(super) min_size: u32,
     /// Member states as last published, to notice suspicion coming and going.
     pub(super) last_states: Vec<(SocketAddr, foca::State)>,
+    /// Until when members that come up are announced to directly (the
+    /// first moments after joining or rejoining).
+    pub(super) introducing_until: Instant,
     /// What to do once the view is published (see `apply`).
     pub(super) deferred: Vec<Deferred>,
 }
@@ -223,10 +229,14 @@ impl Service {
             }
             return;
         }
+        let mut introduce = Vec::new();
         for ev in &events {
             match ev {
                 MembershipEvent::Up(id) => {
                     tracing::info!(member = %id.name, addr = %id.addr, "gossip: member up");
+                    if now < self.introducing_until {
+                        introduce.push(id.clone());
+                    }
                     self.member_up(id);
                     let info = member_info(id, MemberState::Alive, false);
                     self.deferred.push(Deferred::Event(ClusterEvent::NodeJoined(info)));
@@ -264,12 +274,14 @@ impl Service {
                     tracing::info!("gossip: no members left; announcing to seeds again");
                     self.retry_at = Some(now);
                     self.retry_delay = RETRY_MIN;
+                    self.introducing_until = now + INTRODUCE_FOR;
                 }
                 MembershipEvent::Defunct => {
                     tracing::warn!("gossip: this node was declared down");
                     self.health.declared_down(now);
                 }
                 MembershipEvent::Rejoined(id) => {
+                    self.introducing_until = now + INTRODUCE_FOR;
                     tracing::warn!(generation = id.r#gen, "gossip: this node was declared down; rejoined");
                     self.health.declared_down(now);
                 }
@@ -284,6 +296,23 @@ impl Service {
             tracing::debug!(error = %e, "gossip: cannot resize dissemination");
         }
         self.publish();
+        // A node that just joined learns the members from its seed at once,
+        // but they learn of it only as gossip spreads, which in a larger
+        // cluster can take a few probe rounds for the last one. Announcing
+        // to each member directly makes the join known everywhere in one
+        // round trip, for one datagram per member.
+        for id in introduce {
+            if let Err(e) = self.membership.announce(id, now) {
+                tracing::debug!(error = %e, "gossip: introduction refused");
+            }
+        }
+        let effects = self.membership.drain();
+        self.send_all(&effects);
+        for (timer, at) in effects.timers {
+            self.seq += 1;
+            self.timers.push(Reverse((at, self.seq)));
+            self.timer_data.push((self.seq, timer));
+        }
         // After the view is rewritten, so whoever reacts reads the new one.
         for d in std::mem::take(&mut self.deferred) {
             match d {
