@@ -1,0 +1,12 @@
+//! The bounded Raft core: the replicated log behind cluster-wide names,
+//! locks and the linearizable KV store.
+//!
+//! openraft is pinned to an exact alpha and used only through this module,
+//! so an upgrade touches one folder. Parts, in data-flow order:
+//! - [`types`]: the type configuration (commands, responses, node ids).
+//! - `log_store` and `state_machine`: durable storage on redb under
+//!   `<raft.data_dir>/_sys/raft`, one file each so log appends and applies
+//!   do not queue on redb's single writer.
+//! - the network rides the mesh's `raft` class (there is no Raft port).
+
+pub(crate) mod types;
