@@ -17,11 +17,11 @@ mod admin;
 pub mod app;
 mod cluster;
 mod fxhash;
-#[allow(dead_code, reason = "the Raft core is being built; the node does not start it yet")]
-mod raft;
 pub mod naming;
 pub mod node;
 pub mod pid;
+#[allow(dead_code, reason = "the Raft core is being built; the node does not start it yet")]
+mod raft;
 mod scheduler;
 mod service;
 mod shared;

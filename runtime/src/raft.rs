@@ -9,4 +9,10 @@
 //!   do not queue on redb's single writer.
 //! - the network rides the mesh's `raft` class (there is no Raft port).
 
+pub(crate) mod network;
+pub(crate) mod rpc;
+pub(crate) mod transport;
 pub(crate) mod types;
+
+#[cfg(test)]
+mod transport_test;

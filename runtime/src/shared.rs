@@ -128,6 +128,8 @@ pub(crate) struct Shared {
     /// Gossip datagrams dropped because they did not open (wrong key,
     /// garbage); counted by the gossip thread, read by `/metrics`.
     pub gossip_rejected: Arc<AtomicU64>,
+    /// Raft calls in flight between nodes, and the local Raft instance.
+    pub raft_transport: crate::raft::transport::Transport,
     /// Who hears about membership changes.
     pub membership_events: Subscribers,
     /// Counters for `/metrics` kept outside the scheduler.
@@ -160,6 +162,7 @@ impl Shared {
             gossip_health: Mutex::new(None),
             closed_peers: Mutex::new(Vec::new()),
             gossip_health_score: AtomicU64::new(0),
+            raft_transport: Default::default(),
             membership_events: Subscribers::default(),
             stats: NodeStats::default(),
             peers: Peers::default(),

@@ -50,7 +50,10 @@ impl Shared {
     }
 
     /// The queue of `node`, created (with its writer) on first use.
-    fn peer_queue(&self, node: &str) -> Result<std::sync::Arc<super::mesh::outbound::PeerQueue>, Unreachable> {
+    pub(crate) fn peer_queue(
+        &self,
+        node: &str,
+    ) -> Result<std::sync::Arc<super::mesh::outbound::PeerQueue>, Unreachable> {
         if self.member_internode(node).is_none() {
             return Err(Unreachable);
         }

@@ -263,8 +263,11 @@ fn handle(ctx: &Ctx, peer: &str, frame: Frame) {
             }
         },
         Class::Control if frame.payload == BYE => tracing::debug!(%peer, "mesh: peer closes on purpose"),
+        Class::Raft => ctx.shared.raft_transport.inbound(&ctx.shared, peer, &frame.payload, |task| {
+            ctx.tracker.spawn(task);
+        }),
         // Nothing consumes these classes on this node yet; counted above.
-        Class::Control | Class::Raft | Class::Pg => {
+        Class::Control | Class::Pg => {
             tracing::debug!(%peer, class = frame.class.label(), "mesh: frame without a consumer");
         }
     }

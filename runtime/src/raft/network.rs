@@ -1,0 +1,178 @@
+//! openraft's network, over the mesh: one [`MeshClient`] per target node.
+
+use std::future::Future;
+use std::io::Cursor;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::errors::{NetworkError, RPCError, RaftError, ReplicationClosed, StreamingError, Timeout, Unreachable};
+use openraft::network::{RPCOption, RPCTypes};
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse};
+use openraft::storage::RaftStateMachine;
+use openraft::type_config::alias::{SnapshotOf, VoteOf};
+use openraft::{Raft, RaftNetworkFactory, RaftNetworkV2};
+
+use super::rpc::{Answer, Call, Wire};
+use super::transport::{CallFuture, Endpoint};
+use super::types::{RaftNode, TypeConfig};
+use crate::shared::Shared;
+
+/// Makes a [`MeshClient`] for each node openraft talks to.
+pub(crate) struct MeshNetwork {
+    /// This node's Raft id and name (the name is where replies go).
+    pub(crate) id: u64,
+    pub(crate) name: String,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl RaftNetworkFactory<TypeConfig> for MeshNetwork {
+    type Network = MeshClient;
+
+    async fn new_client(&mut self, target: u64, node: &RaftNode) -> MeshClient {
+        MeshClient { id: self.id, target, name: self.name.clone(), to: node.name.clone(), shared: self.shared.clone() }
+    }
+}
+
+/// Sends one node's RPCs as `raft` frames and waits for the answers.
+pub(crate) struct MeshClient {
+    id: u64,
+    target: u64,
+    name: String,
+    to: String,
+    shared: Arc<Shared>,
+}
+
+/// Why a call got no answer.
+enum CallError {
+    /// The target is not a reachable member, or its queue is full.
+    Unreachable(String),
+    /// No answer within the time allowed.
+    Timeout(Duration),
+    /// The target answered with an error.
+    Remote(String),
+}
+
+impl MeshClient {
+    async fn call(&self, call: Call, ttl: Duration) -> Result<Answer, CallError> {
+        let transport = &self.shared.raft_transport;
+        let (id, rx) = transport.register();
+        let wire = Wire::Request { id, from: self.name.clone(), call };
+        if let Err(e) = self.shared.send_raft(&self.to, &wire) {
+            transport.forget(id);
+            return Err(CallError::Unreachable(e));
+        }
+        match tokio::time::timeout(ttl, rx).await {
+            Ok(Ok(Ok(answer))) => Ok(answer),
+            Ok(Ok(Err(remote))) => Err(CallError::Remote(remote)),
+            Ok(Err(_)) => Err(CallError::Unreachable("call abandoned".into())),
+            Err(_) => {
+                transport.forget(id);
+                Err(CallError::Timeout(ttl))
+            }
+        }
+    }
+
+    fn rpc_error(&self, e: CallError, action: RPCTypes) -> RPCError<TypeConfig> {
+        match e {
+            CallError::Unreachable(m) => RPCError::Unreachable(Unreachable::from_string(m)),
+            CallError::Timeout(timeout) => {
+                RPCError::Timeout(Timeout { action, id: self.id, target: self.target, timeout })
+            }
+            CallError::Remote(m) => RPCError::Network(NetworkError::from_string(m)),
+        }
+    }
+}
+
+/// An answer of the wrong kind: the peer runs something else.
+fn mismatch() -> RPCError<TypeConfig> {
+    RPCError::Network(NetworkError::from_string("answer does not match the call"))
+}
+
+impl RaftNetworkV2<TypeConfig> for MeshClient {
+    type SnapshotData = Cursor<Vec<u8>>;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self.call(Call::Append(rpc), option.soft_ttl()).await {
+            Ok(Answer::Append(r)) => Ok(r),
+            Ok(_) => Err(mismatch()),
+            Err(e) => Err(self.rpc_error(e, RPCTypes::AppendEntries)),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self.call(Call::Vote(rpc), option.soft_ttl()).await {
+            Ok(Answer::Vote(r)) => Ok(r),
+            Ok(_) => Err(mismatch()),
+            Err(e) => Err(self.rpc_error(e, RPCTypes::Vote)),
+        }
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self.call(Call::PreVote(rpc), option.soft_ttl()).await {
+            Ok(Answer::Vote(r)) => Ok(r),
+            Ok(_) => Err(mismatch()),
+            Err(e) => Err(self.rpc_error(e, RPCTypes::Vote)),
+        }
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: VoteOf<TypeConfig>,
+        snapshot: SnapshotOf<TypeConfig, Cursor<Vec<u8>>>,
+        cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        let call = Call::Snapshot { vote, meta: snapshot.meta, data: snapshot.snapshot.into_inner() };
+        let result = tokio::select! {
+            r = self.call(call, option.hard_ttl()) => r,
+            closed = cancel => return Err(StreamingError::Closed(closed)),
+        };
+        match result {
+            Ok(Answer::Snapshot(r)) => Ok(r),
+            Ok(_) => Err(StreamingError::Network(NetworkError::from_string("answer does not match the call"))),
+            Err(CallError::Unreachable(m)) => Err(StreamingError::Unreachable(Unreachable::from_string(m))),
+            Err(CallError::Timeout(timeout)) => Err(StreamingError::Timeout(Timeout {
+                action: RPCTypes::InstallSnapshot,
+                id: self.id,
+                target: self.target,
+                timeout,
+            })),
+            Err(CallError::Remote(m)) => Err(StreamingError::Network(NetworkError::from_string(m))),
+        }
+    }
+}
+
+/// A local Raft instance answers calls from peers.
+impl<SM> Endpoint for Raft<TypeConfig, SM>
+where
+    SM: RaftStateMachine<TypeConfig, SnapshotData = Cursor<Vec<u8>>>,
+{
+    fn answer(&self, call: Call) -> CallFuture {
+        let raft = self.clone();
+        Box::pin(async move {
+            let text = |e: RaftError<TypeConfig>| e.to_string();
+            match call {
+                Call::Append(req) => raft.append_entries(req).await.map(Answer::Append).map_err(text),
+                Call::Vote(req) => raft.vote(req).await.map(Answer::Vote).map_err(text),
+                Call::PreVote(req) => raft.pre_vote(req).await.map(Answer::Vote).map_err(text),
+                Call::Snapshot { vote, meta, data } => raft
+                    .install_full_snapshot(vote, openraft::Snapshot { meta, snapshot: Cursor::new(data) })
+                    .await
+                    .map(Answer::Snapshot)
+                    .map_err(|e| e.to_string()),
+            }
+        })
+    }
+}

@@ -1,0 +1,99 @@
+//! Raft RPCs as they travel in the mesh's `raft` class.
+//!
+//! A request carries a call id and the caller's node name; the answer goes
+//! back to that node with the same id. Both directions are MessagePack with
+//! named fields, like the relay envelope, so nodes of two builds can still
+//! talk during a rolling upgrade.
+
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse};
+use openraft::type_config::alias::{SnapshotMetaOf, VoteOf};
+use serde::{Deserialize, Serialize};
+
+use super::types::TypeConfig;
+
+/// One frame of the raft class.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Wire {
+    /// A call from node `from`, to be answered with `id`.
+    Request {
+        /// Chosen by the caller; echoed in the reply.
+        id: u64,
+        /// The caller's node name, where the reply goes.
+        from: String,
+        /// What is asked.
+        call: Call,
+    },
+    /// The answer to call `id`; `Err` carries the callee's error text.
+    Reply {
+        /// The call's id.
+        id: u64,
+        /// The outcome.
+        result: Result<Answer, String>,
+    },
+}
+
+/// The RPCs openraft makes.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Call {
+    /// Replicate entries (and heartbeats).
+    Append(AppendEntriesRequest<TypeConfig>),
+    /// Ask for a vote.
+    Vote(VoteRequest<TypeConfig>),
+    /// Ask whether a vote would be granted, without disturbing a leader.
+    PreVote(VoteRequest<TypeConfig>),
+    /// Install a whole snapshot.
+    Snapshot {
+        /// The leader's vote.
+        vote: VoteOf<TypeConfig>,
+        /// What the snapshot covers.
+        meta: SnapshotMetaOf<TypeConfig>,
+        /// The snapshot bytes.
+        data: Vec<u8>,
+    },
+}
+
+/// The answers, one per kind of call.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Answer {
+    /// To `Call::Append`.
+    Append(AppendEntriesResponse<TypeConfig>),
+    /// To `Call::Vote` and `Call::PreVote`.
+    Vote(VoteResponse<TypeConfig>),
+    /// To `Call::Snapshot`.
+    Snapshot(SnapshotResponse<TypeConfig>),
+}
+
+/// Encodes a frame payload.
+pub(crate) fn encode(wire: &Wire) -> Result<Vec<u8>, String> {
+    rmp_serde::to_vec_named(wire).map_err(|e| e.to_string())
+}
+
+/// Decodes a frame payload; bad bytes are an error, never a panic.
+pub(crate) fn decode(bytes: &[u8]) -> Result<Wire, String> {
+    rmp_serde::from_slice(bytes).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::Vote;
+
+    #[test]
+    fn calls_and_answers_round_trip() {
+        let vote = Vote::new(3, 7);
+        let req = VoteRequest::<TypeConfig>::new(vote, None);
+        let bytes = encode(&Wire::Request { id: 9, from: "n1".into(), call: Call::Vote(req.clone()) }).unwrap();
+        match decode(&bytes).unwrap() {
+            Wire::Request { id: 9, from, call: Call::Vote(got) } => {
+                assert_eq!(from, "n1");
+                assert_eq!(got, req);
+            }
+            other => panic!("{other:?}"),
+        }
+        let reply = Wire::Reply { id: 9, result: Err("no leader".into()) };
+        assert!(
+            matches!(decode(&encode(&reply).unwrap()).unwrap(), Wire::Reply { id: 9, result: Err(e) } if e == "no leader")
+        );
+        assert!(decode(&[0xc1, 0, 1]).is_err());
+    }
+}

@@ -1,0 +1,116 @@
+//! Raft calls between nodes over the mesh: outstanding calls waiting for
+//! their answers, and the local Raft instance answering calls from peers.
+//!
+//! The caller registers a call id and a one-shot slot, queues the request
+//! as a `raft` frame to the callee and waits; the callee's mesh reader
+//! hands the request to the local Raft instance on a task of the mesh
+//! thread and queues the answer back as a `raft` frame to the caller, whose
+//! mesh reader fills the slot. The mesh keeps `raft` frames ahead of relay
+//! traffic, so a burst of process messages does not delay a heartbeat.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::oneshot;
+
+use super::rpc::{self, Answer, Call, Wire};
+use crate::cluster::mesh::frame::Class;
+use crate::shared::Shared;
+
+/// The answer to one call, or the callee's error text.
+pub(crate) type CallResult = Result<Answer, String>;
+
+/// A boxed future of a call's answer.
+pub(crate) type CallFuture = Pin<Box<dyn Future<Output = CallResult> + Send>>;
+
+/// The local Raft instance as the transport sees it: something that
+/// answers calls. Kept as a trait so the transport does not depend on the
+/// storage types behind the instance.
+pub(crate) trait Endpoint: Send + Sync {
+    /// Answers one call from a peer.
+    fn answer(&self, call: Call) -> CallFuture;
+}
+
+/// Outstanding calls and the local endpoint. One per node, in [`Shared`].
+#[derive(Default)]
+pub(crate) struct Transport {
+    next: AtomicU64,
+    waiting: Mutex<HashMap<u64, oneshot::Sender<CallResult>>>,
+    endpoint: Mutex<Option<Arc<dyn Endpoint>>>,
+}
+
+impl Transport {
+    /// Installs (or with `None`, removes) the local Raft instance. Calls
+    /// that arrive without one are answered with an error, so the caller
+    /// backs off instead of timing out.
+    pub(crate) fn set_endpoint(&self, endpoint: Option<Arc<dyn Endpoint>>) {
+        *self.endpoint.lock().unwrap_or_else(|e| e.into_inner()) = endpoint;
+    }
+
+    /// Registers a new call; returns its id and where its answer lands.
+    pub(crate) fn register(&self) -> (u64, oneshot::Receiver<CallResult>) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(id, tx);
+        (id, rx)
+    }
+
+    /// Gives up on call `id` (it timed out).
+    pub(crate) fn forget(&self, id: u64) {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    }
+
+    /// Handles one `raft` frame from `peer`. Requests are answered on a
+    /// task spawned with `spawn`; replies fill their waiting slot (late
+    /// ones, for calls already given up, are dropped).
+    pub(crate) fn inbound(
+        &self,
+        shared: &Arc<Shared>,
+        peer: &str,
+        payload: &[u8],
+        spawn: impl FnOnce(Pin<Box<dyn Future<Output = ()> + Send>>),
+    ) {
+        match rpc::decode(payload) {
+            Ok(Wire::Reply { id, result }) => {
+                let slot = self.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                if let Some(tx) = slot {
+                    let _ = tx.send(result);
+                }
+            }
+            Ok(Wire::Request { id, from, call }) => {
+                let endpoint = self.endpoint.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let shared = shared.clone();
+                spawn(Box::pin(async move {
+                    let result = match endpoint {
+                        Some(e) => e.answer(call).await,
+                        None => Err("raft is not running on this node".to_owned()),
+                    };
+                    if let Err(e) = shared.send_raft(&from, &Wire::Reply { id, result }) {
+                        tracing::debug!(peer = %from, error = %e, "raft: cannot answer");
+                    }
+                }));
+            }
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "raft: undecodable frame dropped");
+                shared.stats.drop_items(Class::Raft, 1);
+            }
+        }
+    }
+}
+
+impl Shared {
+    /// Queues a raft frame for node `to`.
+    pub(crate) fn send_raft(&self, to: &str, wire: &Wire) -> Result<(), String> {
+        let bytes = rpc::encode(wire)?;
+        let queue = self.peer_queue(to).map_err(|_| format!("node {to} is not a reachable member"))?;
+        if queue.push_frame(Class::Raft, bytes) {
+            Ok(())
+        } else {
+            self.stats.drop_items(Class::Raft, 1);
+            Err(format!("the raft queue to {to} is full"))
+        }
+    }
+}
