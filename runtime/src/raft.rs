@@ -10,6 +10,8 @@
 //! - the network rides the mesh's `raft` class (there is no Raft port).
 
 pub(crate) mod network;
+pub(crate) mod plan;
+pub(crate) mod roles;
 pub(crate) mod rpc;
 pub(crate) mod transport;
 pub(crate) mod types;

@@ -1,0 +1,147 @@
+//! How the leader moves the Raft configuration towards the roles the
+//! ranking chose: the fewest changes, in an order that never weakens the
+//! quorum on the way.
+//!
+//! Order: new members join as learners (they catch up without voting),
+//! learners that should vote are promoted, then voters that should only
+//! stand by are demoted, then nodes that should not be in the
+//! configuration at all are removed. A live voter leaves its seat (demoted
+//! or removed) only once a promotion has filled it, so the number of
+//! voters that can actually vote never drops because of the order of the
+//! steps; a voter that is gone (not alive in gossip) is removed at once,
+//! since it cannot vote anyway and only makes the quorum harder to reach.
+
+use std::collections::BTreeSet;
+
+use super::roles::Roles;
+
+/// One change to the Raft configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Add these nodes as learners.
+    AddLearners(BTreeSet<u64>),
+    /// Make these learners voters.
+    Promote(BTreeSet<u64>),
+    /// Make these voters learners (they keep the log).
+    Demote(BTreeSet<u64>),
+    /// Take these nodes out of the configuration.
+    Remove(BTreeSet<u64>),
+}
+
+/// The current configuration as the leader sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Config {
+    pub(crate) voters: BTreeSet<u64>,
+    pub(crate) learners: BTreeSet<u64>,
+}
+
+/// The steps from `now` to `want`, in order; empty when nothing changes.
+/// `caught_up` says which learners have the log and may be promoted now
+/// (the others are promoted by a later round); `alive` which nodes gossip
+/// currently lists as up.
+pub(crate) fn plan(now: &Config, want: &Roles, caught_up: &BTreeSet<u64>, alive: &BTreeSet<u64>) -> Vec<Step> {
+    let wanted: BTreeSet<u64> = want.voters.union(&want.standbys).copied().collect();
+    let present: BTreeSet<u64> = now.voters.union(&now.learners).copied().collect();
+    let mut steps = Vec::new();
+    let add: BTreeSet<u64> = wanted.difference(&present).copied().collect();
+    if !add.is_empty() {
+        steps.push(Step::AddLearners(add));
+    }
+    let promote: BTreeSet<u64> =
+        want.voters.iter().filter(|id| now.learners.contains(id) && caught_up.contains(id)).copied().collect();
+    if !promote.is_empty() {
+        steps.push(Step::Promote(promote.clone()));
+    }
+    // Live voters give up their seat only as far as the live voters after
+    // the promotions exceed the target.
+    let live_voters = now.voters.iter().filter(|id| alive.contains(id)).count() + promote.len();
+    let mut surplus = live_voters.saturating_sub(want.voters.len());
+    let mut demote = BTreeSet::new();
+    let mut remove = BTreeSet::new();
+    for id in now.voters.iter().filter(|id| !want.voters.contains(id)) {
+        if !alive.contains(id) {
+            remove.insert(*id);
+        } else if surplus > 0 {
+            surplus -= 1;
+            if want.standbys.contains(id) {
+                demote.insert(*id)
+            } else {
+                remove.insert(*id)
+            };
+        }
+    }
+    remove.extend(now.learners.difference(&wanted));
+    if !demote.is_empty() {
+        steps.push(Step::Demote(demote));
+    }
+    if !remove.is_empty() {
+        steps.push(Step::Remove(remove));
+    }
+    steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(ids: &[u64]) -> BTreeSet<u64> {
+        ids.iter().copied().collect()
+    }
+
+    fn roles(voters: &[u64], standbys: &[u64]) -> Roles {
+        Roles { voters: set(voters), standbys: set(standbys) }
+    }
+
+    /// Every node in these tests is alive unless a test says otherwise.
+    fn all() -> BTreeSet<u64> {
+        (0..100).collect()
+    }
+
+    #[test]
+    fn nothing_to_do_when_the_configuration_matches() {
+        let now = Config { voters: set(&[1, 2, 3]), learners: set(&[4]) };
+        assert!(plan(&now, &roles(&[1, 2, 3], &[4]), &set(&[4]), &all()).is_empty());
+    }
+
+    #[test]
+    fn growing_from_one_voter_adds_then_promotes_caught_up_learners() {
+        let now = Config { voters: set(&[1]), learners: BTreeSet::new() };
+        let want = roles(&[1, 2, 3], &[4]);
+        assert_eq!(plan(&now, &want, &BTreeSet::new(), &all()), vec![Step::AddLearners(set(&[2, 3, 4]))]);
+        let now = Config { voters: set(&[1]), learners: set(&[2, 3, 4]) };
+        assert_eq!(plan(&now, &want, &set(&[2]), &all()), vec![Step::Promote(set(&[2]))], "only the caught-up one");
+        assert_eq!(plan(&now, &want, &set(&[2, 3, 4]), &all()), vec![Step::Promote(set(&[2, 3]))]);
+    }
+
+    #[test]
+    fn a_departed_voter_is_replaced_by_the_best_standby_and_removed() {
+        // 3 died; the ranking now wants 4 (a caught-up standby) to vote.
+        let now = Config { voters: set(&[1, 2, 3]), learners: set(&[4, 5]) };
+        let want = roles(&[1, 2, 4], &[5]);
+        let alive = set(&[1, 2, 4, 5]);
+        assert_eq!(plan(&now, &want, &set(&[4, 5]), &alive), vec![Step::Promote(set(&[4])), Step::Remove(set(&[3]))]);
+        // Even before the standby caught up, the dead voter goes.
+        assert_eq!(plan(&now, &want, &BTreeSet::new(), &alive), vec![Step::Remove(set(&[3]))]);
+    }
+
+    #[test]
+    fn a_better_node_takes_a_seat_and_the_old_voter_stands_by() {
+        let now = Config { voters: set(&[2, 3, 4]), learners: set(&[1]) };
+        let want = roles(&[1, 2, 3], &[4]);
+        assert_eq!(plan(&now, &want, &set(&[1]), &all()), vec![Step::Promote(set(&[1])), Step::Demote(set(&[4]))]);
+        // Not caught up yet: nobody is demoted, the seat stays filled.
+        assert!(plan(&now, &want, &BTreeSet::new(), &all()).is_empty());
+    }
+
+    #[test]
+    fn a_live_voter_keeps_its_seat_until_its_replacement_votes() {
+        // 3 is alive but now ranked out (say it became a client); 5 is new.
+        let now = Config { voters: set(&[1, 2, 3]), learners: set(&[7]) };
+        let want = roles(&[1, 2, 5], &[6]);
+        let steps = plan(&now, &want, &BTreeSet::new(), &all());
+        assert_eq!(steps, vec![Step::AddLearners(set(&[5, 6])), Step::Remove(set(&[7]))]);
+        let now = Config { voters: set(&[1, 2, 3]), learners: set(&[5, 6]) };
+        let steps = plan(&now, &want, &set(&[5, 6]), &all());
+        assert_eq!(steps, vec![Step::Promote(set(&[5])), Step::Remove(set(&[3]))]);
+    }
+}
