@@ -7,8 +7,13 @@
 //! - `log_store` and `state_machine`: durable storage on redb under
 //!   `<raft.data_dir>/_sys/raft`, one file each so log appends and applies
 //!   do not queue on redb's single writer.
-//! - the network rides the mesh's `raft` class (there is no Raft port).
+//! - [`rpc`], [`transport`], [`network`]: the network rides the mesh's
+//!   `raft` class (there is no Raft port).
+//! - Pure cores, tested without sockets or clocks: [`roles`] (who votes),
+//!   [`plan`] (how the leader moves the configuration there) and
+//!   [`bootstrap`] (when a fresh cluster forms, and with whom).
 
+pub(crate) mod bootstrap;
 pub(crate) mod network;
 pub(crate) mod plan;
 pub(crate) mod roles;
