@@ -64,6 +64,21 @@ pub enum Level {
     Error,
 }
 
+/// This node's part in Raft, as `system.raft.*` reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RaftStatus {
+    /// `leader`, `voter`, `standby` or `non-member`.
+    pub role: String,
+    /// The current term.
+    pub term: u64,
+    /// The last committed log index.
+    pub commit_index: u64,
+    /// The leader's node name, empty when there is none.
+    pub leader: String,
+    /// Diagnostics for `system.raft.stats()`.
+    pub stats: Vec<(String, String)>,
+}
+
 /// One cluster member as `system.cluster.members()` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterMember {
@@ -147,6 +162,11 @@ pub trait Host {
     /// cluster is not enabled: `system.cluster.*` then answers for a single
     /// node. Defaulted so hosts without clustering need not implement it.
     fn cluster_members(&self) -> Option<Vec<ClusterMember>> {
+        None
+    }
+    /// This node's Raft status; `None` where Raft does not run (cluster
+    /// disabled, a client node, not started yet).
+    fn raft_status(&self) -> Option<RaftStatus> {
         None
     }
 }

@@ -21,7 +21,7 @@ use std::rc::Rc;
 use mlua::{Function, LightUserData, Lua, MultiValue, Table, Thread};
 
 pub use duration::parse_ms;
-pub use host::{ClusterMember, Host, HostError, HostResult, Level, SendOutcome, SpawnFlags};
+pub use host::{ClusterMember, Host, HostError, HostResult, Level, RaftStatus, SendOutcome, SpawnFlags};
 pub use value::{MAX_DEPTH, Value, ValueError};
 
 /// The value a kernel yield carries when a process waits for a wake-up.

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use mlua::{IntoLuaMulti, Lua, Table};
 
-use crate::{ClusterMember, Host};
+use crate::{ClusterMember, Host, RaftStatus};
 
 const NO_RAFT: &str = "raft not available";
 
@@ -33,7 +33,11 @@ pub(crate) fn module(lua: &Lua, host: &Rc<dyn Host>, err_mt: &Table) -> mlua::Re
             Ok(members.into_iter().find(|m| m.is_local).map(|m| m.addr).unwrap_or_default())
         })?,
     )?;
-    node.set("role", lua.create_function(|_, ()| Ok("non-member"))?)?;
+    let x = host.clone();
+    node.set(
+        "role",
+        lua.create_function(move |_, ()| Ok(x.raft_status().map_or_else(|| "non-member".to_owned(), |s| s.role)))?,
+    )?;
     t.set("node", node)?;
 
     let cluster = lua.create_table()?;
@@ -71,19 +75,35 @@ pub(crate) fn module(lua: &Lua, host: &Rc<dyn Host>, err_mt: &Table) -> mlua::Re
     )?;
     let x = host.clone();
     cluster.set("size", lua.create_function(move |_, ()| Ok(x.cluster_members().map_or(1, |m| m.len())))?)?;
-    cluster.set("leader", lua.create_function(|_, ()| Ok(""))?)?;
+    let x = host.clone();
+    cluster
+        .set("leader", lua.create_function(move |_, ()| Ok(x.raft_status().map(|s| s.leader).unwrap_or_default()))?)?;
     t.set("cluster", cluster)?;
 
     let raft = lua.create_table()?;
-    for name in ["is_leader", "is_member", "role", "term", "commit_index", "stats"] {
-        let emt = err_mt.clone();
+    // Every function answers `nil, UNAVAILABLE` where Raft does not run.
+    let status_fn = |name: &'static str, f: fn(&Lua, RaftStatus) -> mlua::Result<mlua::Value>| {
+        let (x, emt) = (host.clone(), err_mt.clone());
         raft.set(
             name,
-            lua.create_function(move |lua, ()| {
-                (mlua::Value::Nil, crate::error_value(lua, &emt, "UNAVAILABLE", NO_RAFT)?).into_lua_multi(lua)
+            lua.create_function(move |lua, ()| match x.raft_status() {
+                Some(s) => f(lua, s)?.into_lua_multi(lua),
+                None => (mlua::Value::Nil, crate::error_value(lua, &emt, "UNAVAILABLE", NO_RAFT)?).into_lua_multi(lua),
             })?,
-        )?;
-    }
+        )
+    };
+    status_fn("is_leader", |_, s| Ok(mlua::Value::Boolean(s.role == "leader")))?;
+    status_fn("is_member", |_, s| Ok(mlua::Value::Boolean(s.role != "non-member")))?;
+    status_fn("role", |lua, s| lua.create_string(&s.role).map(mlua::Value::String))?;
+    status_fn("term", |_, s| Ok(mlua::Value::Integer(s.term as i64)))?;
+    status_fn("commit_index", |_, s| Ok(mlua::Value::Integer(s.commit_index as i64)))?;
+    status_fn("stats", |lua, s| {
+        let t = lua.create_table()?;
+        for (k, v) in s.stats {
+            t.set(k, v)?;
+        }
+        Ok(mlua::Value::Table(t))
+    })?;
     t.set("raft", raft)?;
 
     let lock = lua.create_table()?;

@@ -7,13 +7,14 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use mlua::{Lua, LuaOptions, StdLib};
-use wippy_lua_stdlib::{Host, HostError, HostResult, Level, SendOutcome, SpawnFlags, Value};
+use wippy_lua_stdlib::{Host, HostError, HostResult, Level, RaftStatus, SendOutcome, SpawnFlags, Value};
 
 #[derive(Default)]
 struct FakeHost {
     printed: RefCell<Vec<String>>,
     timers: RefCell<Vec<(u64, f64)>>,
     exits: RefCell<Vec<i32>>,
+    raft: RefCell<Option<RaftStatus>>,
 }
 
 impl Host for FakeHost {
@@ -82,6 +83,9 @@ impl Host for FakeHost {
         self.printed.borrow_mut().push(String::from_utf8_lossy(line).into_owned());
     }
     fn log(&self, _level: Level, _msg: &str, _fields: &[(String, String)]) {}
+    fn raft_status(&self) -> Option<RaftStatus> {
+        self.raft.borrow().clone()
+    }
 }
 
 /// A state with the kernel installed, and a function that evaluates code in
@@ -175,4 +179,32 @@ fn host_calls_reach_the_host() {
     assert_eq!(out, "true,INVALID,NOT_FOUND,fake");
     assert_eq!(host.timers.borrow().as_slice(), [(1, 250.0)]);
     assert_eq!(host.exits.borrow().as_slice(), [3]);
+}
+
+#[test]
+fn raft_answers_unavailable_until_the_host_has_a_status() {
+    let (_lua, host, run) = setup();
+    let probe = r#"
+        local system = require("system")
+        local v, err = system.raft.term()
+        local parts = { tostring(v), err and err.kind or "-", system.node.role(), system.cluster.leader() }
+        local leader, lerr = system.raft.is_leader()
+        if lerr == nil then
+            local stats = system.raft.stats()
+            parts[#parts + 1] = tostring(leader) .. " " .. tostring(system.raft.is_member()) .. " "
+                .. system.raft.role() .. " " .. system.raft.commit_index() .. " " .. stats.state
+        end
+        return table.concat(parts, ",")
+    "#;
+    let out: String = run.call(probe).unwrap();
+    assert_eq!(out, "nil,UNAVAILABLE,non-member,");
+    *host.raft.borrow_mut() = Some(RaftStatus {
+        role: "leader".into(),
+        term: 4,
+        commit_index: 17,
+        leader: "n1".into(),
+        stats: vec![("state".into(), "Leader".into())],
+    });
+    let out: String = run.call(probe).unwrap();
+    assert_eq!(out, "4,-,leader,n1,true true leader 17 Leader");
 }

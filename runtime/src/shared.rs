@@ -128,6 +128,9 @@ pub(crate) struct Shared {
     /// Gossip datagrams dropped because they did not open (wrong key,
     /// garbage); counted by the gossip thread, read by `/metrics`.
     pub gossip_rejected: Arc<AtomicU64>,
+    /// This node's Raft status as `system.raft.*` reports it; `None` where
+    /// Raft does not run. Written by the Raft service.
+    pub raft_status: RwLock<Option<wippy_lua_stdlib::RaftStatus>>,
     /// Raft calls in flight between nodes, and the local Raft instance.
     pub raft_transport: crate::raft::transport::Transport,
     /// Who hears about membership changes.
@@ -163,6 +166,7 @@ impl Shared {
             closed_peers: Mutex::new(Vec::new()),
             gossip_health_score: AtomicU64::new(0),
             raft_transport: Default::default(),
+            raft_status: RwLock::new(None),
             membership_events: Subscribers::default(),
             stats: NodeStats::default(),
             peers: Peers::default(),

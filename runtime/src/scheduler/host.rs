@@ -248,6 +248,10 @@ impl Host for WorkerHost {
         })
     }
 
+    fn raft_status(&self) -> Option<wippy_lua_stdlib::RaftStatus> {
+        self.0.shared.raft_status.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     fn print(&self, line: &[u8]) {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
