@@ -4,9 +4,10 @@
 //! openraft is pinned to an exact alpha and used only through this module,
 //! so an upgrade touches one folder. Parts, in data-flow order:
 //! - [`types`]: the type configuration (commands, responses, node ids).
-//! - `log_store` and `state_machine`: durable storage on redb under
+//! - [`log_store`] and [`state_machine`]: durable storage on redb under
 //!   `<raft.data_dir>/_sys/raft`, one file each so log appends and applies
-//!   do not queue on redb's single writer.
+//!   do not queue on redb's single writer; [`store`] opens both, and
+//!   `snapshot` is the format of a state-machine snapshot.
 //! - [`rpc`], [`transport`], [`network`]: the network rides the mesh's
 //!   `raft` class (there is no Raft port).
 //! - Pure cores, tested without sockets or clocks: [`roles`] (who votes),
@@ -14,10 +15,16 @@
 //!   [`bootstrap`] (when a fresh cluster forms, and with whom).
 
 pub(crate) mod bootstrap;
+pub(crate) mod log_store;
 pub(crate) mod network;
 pub(crate) mod plan;
 pub(crate) mod roles;
 pub(crate) mod rpc;
+mod snapshot;
+pub(crate) mod state_machine;
+pub(crate) mod store;
+#[cfg(test)]
+mod store_test;
 pub(crate) mod transport;
 pub(crate) mod types;
 

@@ -1,0 +1,323 @@
+//! The replicated KV state, applied from the log, in `state.redb`.
+
+use std::io;
+use std::io::Cursor;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures_core::Stream;
+use openraft::storage::{EntryResponder, RaftStateMachine};
+use openraft::type_config::alias::{EntryOf, LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, StoredMembership};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+
+use super::snapshot::{Bytes, SnapshotBody, StoredSnapshot};
+use super::store::{STATE_FILE, StoreError, blocking, db_err, decode, encode};
+use super::types::{Command, Response, TypeConfig};
+
+/// The replicated keys and their values.
+const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
+/// [`LAST_APPLIED`], [`LAST_MEMBERSHIP`], [`SNAPSHOT_META`] and
+/// [`SNAPSHOT_DATA`].
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+const LAST_APPLIED: &str = "last_applied";
+const LAST_MEMBERSHIP: &str = "last_membership";
+/// The meta of the last built or installed snapshot. Kept apart from its
+/// data so checking which snapshot is newer does not decode the whole state.
+const SNAPSHOT_META: &str = "snapshot_meta";
+/// The encoded [`SnapshotBody`] of that snapshot, kept so a restarted node
+/// can send it to a lagging follower without rebuilding it.
+const SNAPSHOT_DATA: &str = "snapshot_data";
+
+type LogId = LogIdOf<TypeConfig>;
+type Membership = StoredMembershipOf<TypeConfig>;
+type SnapshotMeta = SnapshotMetaOf<TypeConfig>;
+type Snapshot = SnapshotOf<TypeConfig, Cursor<Vec<u8>>>;
+
+/// The state machine on redb. Every applied batch writes its data,
+/// `last_applied` and `last_membership` in one transaction, so after a
+/// crash the state and the point it claims to be at always agree. Clones
+/// share the database; the snapshot builder is such a clone.
+#[derive(Clone)]
+pub(crate) struct StateMachine {
+    db: Arc<Database>,
+}
+
+impl StateMachine {
+    /// Wraps an opened `state.redb`, creating its tables.
+    pub(crate) fn open(db: Arc<Database>) -> Result<Self, StoreError> {
+        let txn = db.begin_write().map_err(db_err(STATE_FILE, "begin write"))?;
+        txn.open_table(KV).map_err(db_err(STATE_FILE, "create table kv"))?;
+        txn.open_table(META).map_err(db_err(STATE_FILE, "create table meta"))?;
+        txn.commit().map_err(db_err(STATE_FILE, "commit table creation"))?;
+        Ok(Self { db })
+    }
+
+    /// The value of `key` on this replica. Not linearizable by itself: the
+    /// caller decides whether to ask the leader for a read index first.
+    pub(crate) fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(db_err(STATE_FILE, "begin read"))?;
+        let table = txn.open_table(KV).map_err(db_err(STATE_FILE, "open table kv"))?;
+        let value = table.get(key).map_err(db_err(STATE_FILE, "read key"))?;
+        Ok(value.map(|v| v.value().to_vec()))
+    }
+
+    /// The last applied log id and membership.
+    fn read_applied(&self) -> Result<(Option<LogId>, Membership), StoreError> {
+        let txn = self.db.begin_read().map_err(db_err(STATE_FILE, "begin read"))?;
+        read_applied_in(&txn)
+    }
+
+    /// Applies `entries` in one durable transaction and returns one
+    /// response per entry.
+    fn apply_batch(&self, entries: Vec<EntryOf<TypeConfig>>) -> Result<Vec<Response>, StoreError> {
+        let Some(last) = entries.last().map(|e| e.log_id) else {
+            return Ok(Vec::new());
+        };
+        let mut membership = None;
+        let mut responses = Vec::with_capacity(entries.len());
+        let txn = self.db.begin_write().map_err(db_err(STATE_FILE, "begin write"))?;
+        {
+            let mut kv = txn.open_table(KV).map_err(db_err(STATE_FILE, "open table kv"))?;
+            for entry in entries {
+                let previous = match entry.payload {
+                    EntryPayload::Blank => None,
+                    EntryPayload::Membership(m) => {
+                        membership = Some(StoredMembership::new(Some(entry.log_id), m));
+                        None
+                    }
+                    EntryPayload::Normal(Command::Put { key, value }) => kv
+                        .insert(key.as_str(), value.as_slice())
+                        .map_err(db_err(STATE_FILE, "put"))?
+                        .map(|v| v.value().to_vec()),
+                    EntryPayload::Normal(Command::Delete { key }) => {
+                        kv.remove(key.as_str()).map_err(db_err(STATE_FILE, "delete"))?.map(|v| v.value().to_vec())
+                    }
+                };
+                responses.push(Response { previous });
+            }
+        }
+        put_meta(&txn, LAST_APPLIED, &Some(last))?;
+        if let Some(m) = membership {
+            put_meta(&txn, LAST_MEMBERSHIP, &m)?;
+        }
+        txn.commit().map_err(db_err(STATE_FILE, "commit apply"))?;
+        Ok(responses)
+    }
+
+    /// Serialises the state as of one read transaction (redb's MVCC keeps
+    /// it consistent while applies go on) and records it as current.
+    fn build(&self) -> Result<StoredSnapshot, StoreError> {
+        let body = {
+            let txn = self.db.begin_read().map_err(db_err(STATE_FILE, "begin read"))?;
+            let (last_applied, last_membership) = read_applied_in(&txn)?;
+            let table = txn.open_table(KV).map_err(db_err(STATE_FILE, "open table kv"))?;
+            let mut kv = Vec::new();
+            for row in table.iter().map_err(db_err(STATE_FILE, "scan kv"))? {
+                let (k, v) = row.map_err(db_err(STATE_FILE, "scan kv"))?;
+                kv.push((k.value().to_string(), Bytes(v.value().to_vec())));
+            }
+            SnapshotBody { last_applied, last_membership, kv }
+        };
+        let meta = SnapshotMeta { last_log_id: body.last_applied, last_membership: body.last_membership.clone() };
+        let stored = StoredSnapshot { meta, data: Bytes(encode(STATE_FILE, "snapshot", &body)?) };
+        let txn = self.db.begin_write().map_err(db_err(STATE_FILE, "begin write"))?;
+        // The build runs beside the apply worker: a snapshot installed
+        // meanwhile is newer and must stay the current one.
+        let newer_kept = match get_meta::<SnapshotMeta>(&txn, SNAPSHOT_META)? {
+            Some(kept) => kept.last_log_id > stored.meta.last_log_id,
+            None => false,
+        };
+        if !newer_kept {
+            put_snapshot(&txn, &stored)?;
+            txn.commit().map_err(db_err(STATE_FILE, "commit snapshot"))?;
+        }
+        Ok(stored)
+    }
+
+    /// Replaces the whole state with a snapshot's, in one transaction: a
+    /// crash leaves either the old state or the new one.
+    fn install(&self, meta: SnapshotMeta, data: Vec<u8>) -> Result<(), StoreError> {
+        let body: SnapshotBody = decode(STATE_FILE, "received snapshot", &data)?;
+        let txn = self.db.begin_write().map_err(db_err(STATE_FILE, "begin write"))?;
+        txn.delete_table(KV).map_err(db_err(STATE_FILE, "drop kv"))?;
+        {
+            let mut kv = txn.open_table(KV).map_err(db_err(STATE_FILE, "open table kv"))?;
+            for (k, v) in &body.kv {
+                kv.insert(k.as_str(), v.0.as_slice()).map_err(db_err(STATE_FILE, "install key"))?;
+            }
+        }
+        // The meta openraft hands over is authoritative; the copy inside
+        // the body only documents the file.
+        put_meta(&txn, LAST_APPLIED, &meta.last_log_id)?;
+        put_meta(&txn, LAST_MEMBERSHIP, &meta.last_membership)?;
+        put_snapshot(&txn, &StoredSnapshot { meta, data: Bytes(data) })?;
+        txn.commit().map_err(db_err(STATE_FILE, "commit snapshot install"))
+    }
+
+    /// The current snapshot, if one was built or installed.
+    fn current(&self) -> Result<Option<StoredSnapshot>, StoreError> {
+        let txn = self.db.begin_read().map_err(db_err(STATE_FILE, "begin read"))?;
+        let meta = txn.open_table(META).map_err(db_err(STATE_FILE, "open table meta"))?;
+        let Some(m) = meta.get(SNAPSHOT_META).map_err(db_err(STATE_FILE, "read snapshot meta"))? else {
+            return Ok(None);
+        };
+        let snap_meta = decode(STATE_FILE, SNAPSHOT_META, m.value())?;
+        let data = meta.get(SNAPSHOT_DATA).map_err(db_err(STATE_FILE, "read snapshot data"))?;
+        let data = data.map(|d| d.value().to_vec()).unwrap_or_default();
+        Ok(Some(StoredSnapshot { meta: snap_meta, data: Bytes(data) }))
+    }
+}
+
+/// The applied state as one read transaction sees it.
+fn read_applied_in(txn: &redb::ReadTransaction) -> Result<(Option<LogId>, Membership), StoreError> {
+    let meta = txn.open_table(META).map_err(db_err(STATE_FILE, "open table meta"))?;
+    let applied = match meta.get(LAST_APPLIED).map_err(db_err(STATE_FILE, "read last applied"))? {
+        Some(v) => decode(STATE_FILE, LAST_APPLIED, v.value())?,
+        None => None,
+    };
+    let membership = match meta.get(LAST_MEMBERSHIP).map_err(db_err(STATE_FILE, "read last membership"))? {
+        Some(v) => decode(STATE_FILE, LAST_MEMBERSHIP, v.value())?,
+        None => StoredMembership::default(),
+    };
+    Ok((applied, membership))
+}
+
+/// Writes one meta record inside `txn`.
+fn put_meta<T: serde::Serialize>(txn: &WriteTransaction, key: &'static str, value: &T) -> Result<(), StoreError> {
+    let bytes = encode(STATE_FILE, key, value)?;
+    let mut meta = txn.open_table(META).map_err(db_err(STATE_FILE, "open table meta"))?;
+    meta.insert(key, bytes.as_slice()).map_err(db_err(STATE_FILE, "write meta"))?;
+    Ok(())
+}
+
+/// Reads one meta record inside a write transaction.
+fn get_meta<T: serde::de::DeserializeOwned>(
+    txn: &WriteTransaction,
+    key: &'static str,
+) -> Result<Option<T>, StoreError> {
+    let meta = txn.open_table(META).map_err(db_err(STATE_FILE, "open table meta"))?;
+    let value = meta.get(key).map_err(db_err(STATE_FILE, "read meta"))?;
+    value.map(|v| decode(STATE_FILE, key, v.value())).transpose()
+}
+
+/// Records `snap` as the current snapshot inside `txn`. The data is stored
+/// as is: it already is the encoded body.
+fn put_snapshot(txn: &WriteTransaction, snap: &StoredSnapshot) -> Result<(), StoreError> {
+    put_meta(txn, SNAPSHOT_META, &snap.meta)?;
+    let mut meta = txn.open_table(META).map_err(db_err(STATE_FILE, "open table meta"))?;
+    meta.insert(SNAPSHOT_DATA, snap.data.0.as_slice()).map_err(db_err(STATE_FILE, "write snapshot data"))?;
+    Ok(())
+}
+
+/// Hands a kept snapshot to openraft.
+fn to_snapshot(stored: StoredSnapshot) -> Snapshot {
+    Snapshot { meta: stored.meta, snapshot: Cursor::new(stored.data.0) }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    type SnapshotData = Cursor<Vec<u8>>;
+
+    async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
+        let this = self.clone();
+        Ok(to_snapshot(blocking(STATE_FILE, move || this.build()).await?))
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotData = Cursor<Vec<u8>>;
+    type SnapshotBuilder = StateMachine;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, Membership), io::Error> {
+        let this = self.clone();
+        Ok(blocking(STATE_FILE, move || this.read_applied()).await?)
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
+    {
+        let mut batch = Vec::new();
+        let mut responders = Vec::new();
+        while let Some(item) = std::future::poll_fn(|cx| Pin::new(&mut entries).poll_next(cx)).await {
+            let (entry, responder) = item?;
+            batch.push(entry);
+            responders.push(responder);
+        }
+        let this = self.clone();
+        let responses = blocking(STATE_FILE, move || this.apply_batch(batch)).await?;
+        // Answer only after the commit, so a client never sees a result
+        // the replica could lose.
+        for (responder, response) in responders.into_iter().zip(responses) {
+            if let Some(r) = responder {
+                r.send(response);
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Cursor<Vec<u8>>) -> Result<(), io::Error> {
+        let this = self.clone();
+        let meta = meta.clone();
+        Ok(blocking(STATE_FILE, move || this.install(meta, snapshot.into_inner())).await?)
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
+        let this = self.clone();
+        Ok(blocking(STATE_FILE, move || this.current()).await?.map(to_snapshot))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::testing::{blank_ent, log_id};
+
+    use super::*;
+    use crate::raft::store::open;
+    use crate::raft::store_test::TempDir;
+
+    fn normal(index: u64, cmd: Command) -> EntryOf<TypeConfig> {
+        EntryOf::<TypeConfig> { log_id: log_id::<TypeConfig>(1, 1, index), payload: EntryPayload::Normal(cmd) }
+    }
+
+    #[test]
+    fn commands_answer_the_previous_value() {
+        let dir = TempDir::new();
+        let (_, sm) = open(dir.path()).unwrap();
+        let put = |i, v: &[u8]| normal(i, Command::Put { key: "k".into(), value: v.to_vec() });
+        let responses = sm
+            .apply_batch(vec![
+                blank_ent::<TypeConfig>(1, 1, 1),
+                put(2, b"a"),
+                put(3, b"b"),
+                normal(4, Command::Delete { key: "k".into() }),
+                normal(5, Command::Delete { key: "k".into() }),
+            ])
+            .unwrap();
+        let previous: Vec<_> = responses.into_iter().map(|r| r.previous).collect();
+        assert_eq!(previous, vec![None, None, Some(b"a".to_vec()), Some(b"b".to_vec()), None]);
+        assert_eq!(sm.read_applied().unwrap().0, Some(log_id::<TypeConfig>(1, 1, 5)));
+        assert_eq!(sm.get("k").unwrap(), None);
+    }
+
+    #[test]
+    fn a_build_does_not_replace_a_newer_snapshot() {
+        let dir = TempDir::new();
+        let (_, sm) = open(dir.path()).unwrap();
+        sm.apply_batch(vec![blank_ent::<TypeConfig>(1, 1, 3)]).unwrap();
+        // As if a snapshot at 10 was installed while this build read at 3.
+        let newer = SnapshotMeta { last_log_id: Some(log_id::<TypeConfig>(2, 1, 10)), ..Default::default() };
+        let txn = sm.db.begin_write().unwrap();
+        put_snapshot(&txn, &StoredSnapshot { meta: newer.clone(), data: Bytes(vec![1]) }).unwrap();
+        txn.commit().unwrap();
+
+        let built = sm.build().unwrap();
+        assert_eq!(built.meta.last_log_id, Some(log_id::<TypeConfig>(1, 1, 3)));
+        assert_eq!(sm.current().unwrap().unwrap().meta, newer);
+    }
+}
