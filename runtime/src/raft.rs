@@ -20,6 +20,7 @@ pub(crate) mod network;
 pub(crate) mod plan;
 pub(crate) mod roles;
 pub(crate) mod rpc;
+pub(crate) mod service;
 mod snapshot;
 pub(crate) mod state_machine;
 pub(crate) mod store;
@@ -28,5 +29,9 @@ mod store_test;
 pub(crate) mod transport;
 pub(crate) mod types;
 
+#[cfg(test)]
+mod service_test;
+#[cfg(test)]
+mod test_cluster;
 #[cfg(test)]
 mod transport_test;

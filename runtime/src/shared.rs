@@ -85,6 +85,10 @@ pub(crate) struct MemberInfo {
     pub is_local: bool,
     /// The member's incarnation: start time in nanoseconds, plus rejoins.
     pub generation: u64,
+    /// It may hold a Raft voter seat.
+    pub raft_eligible: bool,
+    /// Its Raft rank among eligible nodes, lower first.
+    pub raft_priority: u32,
 }
 
 /// Node-wide state.
@@ -131,6 +135,11 @@ pub(crate) struct Shared {
     /// This node's Raft status as `system.raft.*` reports it; `None` where
     /// Raft does not run. Written by the Raft service.
     pub raft_status: RwLock<Option<wippy_lua_stdlib::RaftStatus>>,
+    /// This node belongs to a formed Raft cluster (told to peers).
+    pub raft_member: AtomicBool,
+    /// What each peer last said about itself: whether it belongs to a
+    /// formed Raft cluster (bootstrap waits for nobody that does).
+    pub peer_status: Mutex<HashMap<String, bool>>,
     /// Raft calls in flight between nodes, and the local Raft instance.
     pub raft_transport: crate::raft::transport::Transport,
     /// Who hears about membership changes.
@@ -166,6 +175,8 @@ impl Shared {
             closed_peers: Mutex::new(Vec::new()),
             gossip_health_score: AtomicU64::new(0),
             raft_transport: Default::default(),
+            raft_member: AtomicBool::new(false),
+            peer_status: Mutex::new(HashMap::new()),
             raft_status: RwLock::new(None),
             membership_events: Subscribers::default(),
             stats: NodeStats::default(),

@@ -34,6 +34,16 @@ pub(crate) struct NodeStats {
     pub(crate) mesh: [ClassCounters; 4],
     /// Mesh connections refused or failed during the handshake.
     pub(crate) handshake_failures: AtomicU64,
+    /// 0 follower (or not running), 1 candidate, 2 leader.
+    pub(crate) raft_state: AtomicU64,
+    /// The current Raft term.
+    pub(crate) raft_term: AtomicU64,
+    /// Voters in the Raft configuration.
+    pub(crate) raft_voters: AtomicU64,
+    /// Learners (standbys) in the Raft configuration.
+    pub(crate) raft_non_voters: AtomicU64,
+    /// Times this node saw the leader change.
+    pub(crate) raft_leader_changes: AtomicU64,
 }
 
 impl Default for NodeStats {
@@ -43,6 +53,11 @@ impl Default for NodeStats {
             convergence: Histogram::new(exponential_buckets(0.01, 2.0, 13)),
             mesh: Default::default(),
             handshake_failures: AtomicU64::new(0),
+            raft_state: AtomicU64::new(0),
+            raft_term: AtomicU64::new(0),
+            raft_voters: AtomicU64::new(0),
+            raft_non_voters: AtomicU64::new(0),
+            raft_leader_changes: AtomicU64::new(0),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! connection, [`service`] the listener, the per-peer writers and the
 //! thread they share.
 
+pub(crate) mod control;
 pub(crate) mod ctx;
 pub(crate) mod frame;
 pub(crate) mod handshake;

@@ -9,6 +9,9 @@
 
 use std::net::SocketAddr;
 
+use std::sync::atomic::Ordering;
+
+use super::mesh::control::Control;
 use super::mesh::frame::Class;
 use super::mesh::relay::RelayItem;
 use crate::pid::node_and_counter;
@@ -35,6 +38,34 @@ impl Shared {
             .iter()
             .find(|m| !m.is_local && m.state.is_up() && m.name == name)
             .map(|m| (m.internode, m.generation))
+    }
+
+    /// This node's status frame (see `mesh/control.rs`).
+    pub(crate) fn status_frame(&self) -> Vec<u8> {
+        Control::Status { raft_member: self.raft_member.load(Ordering::SeqCst) }.encode()
+    }
+
+    /// Records that this node now belongs (or no longer belongs) to a
+    /// formed Raft cluster and tells every peer.
+    pub(crate) fn set_raft_member(&self, member: bool) {
+        if self.raft_member.swap(member, Ordering::SeqCst) == member {
+            return;
+        }
+        let frame = self.status_frame();
+        for queue in self.peers.all() {
+            queue.push_frame(Class::Control, frame.clone());
+        }
+    }
+
+    /// What `peer` last said about itself.
+    pub(crate) fn set_peer_status(&self, peer: &str, raft_member: bool) {
+        self.peer_status.lock().unwrap_or_else(|e| e.into_inner()).insert(peer.to_string(), raft_member);
+    }
+
+    /// Whether any live member said it belongs to a formed Raft cluster.
+    pub(crate) fn raft_cluster_visible(&self) -> bool {
+        let status = self.peer_status.lock().unwrap_or_else(|e| e.into_inner());
+        status.iter().any(|(name, member)| *member && self.member_internode(name).is_some())
     }
 
     /// The mesh saw `name`'s process (of `generation`) close a connection.
@@ -125,6 +156,7 @@ impl Shared {
     /// for it and let every worker fire the monitors and links that point
     /// at its processes.
     pub(crate) fn node_down(&self, name: &str) {
+        self.peer_status.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
         if let Some(left) = self.peers.remove(name) {
             let n = left.relay.len();
             if n > 0 {

@@ -2,7 +2,6 @@
 //! their callers, a node without a Raft instance answers with an error, a
 //! call to a node that is not a member fails at once.
 
-use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,11 +12,9 @@ use openraft::{RaftNetworkFactory, RaftNetworkV2};
 
 use super::network::MeshNetwork;
 use super::rpc::{Answer, Call};
+use super::test_cluster::{TestNode, set_views};
 use super::transport::{CallFuture, Endpoint};
 use super::types::{RaftNode, TypeConfig, node_id};
-use crate::cluster::keys::KeySet;
-use crate::cluster::mesh::service::{Mesh, MeshOptions};
-use crate::shared::{MemberInfo, MemberState, Shared};
 
 /// Grants every vote and says who it is in the response's vote.
 struct Granting(u64);
@@ -36,36 +33,11 @@ impl Endpoint for Granting {
     }
 }
 
-fn node(name: &str) -> (Arc<Shared>, Mesh, SocketAddr) {
-    let shared = Arc::new(Shared::new(name.into(), 1, 1 << 20));
-    let keys = KeySet::new(&[9u8; 32], &[], Duration::from_secs(60), Instant::now()).unwrap();
-    let opts = MeshOptions { bind: IpAddr::from([127, 0, 0, 1]), port: 0, keys };
-    let mesh = Mesh::start(TcpListener::bind("127.0.0.1:0").unwrap(), &opts, shared.clone()).unwrap();
-    let addr = SocketAddr::from(([127, 0, 0, 1], mesh.port()));
-    (shared, mesh, addr)
-}
-
-fn member(name: &str, internode: SocketAddr, is_local: bool) -> MemberInfo {
-    MemberInfo {
-        name: name.into(),
-        addr: String::new(),
-        internode,
-        failure_domain: String::new(),
-        state: MemberState::Alive,
-        is_local,
-        generation: 1,
-    }
-}
-
 #[test]
 fn votes_cross_the_mesh_and_come_back() {
-    let (a, mesh_a, addr_a) = node("a");
-    let (b, mesh_b, addr_b) = node("b");
-    for s in [&a, &b] {
-        let me = s.node_id.clone();
-        let view = [member("a", addr_a, me == "a"), member("b", addr_b, me == "b")];
-        *s.cluster.write().unwrap() = Some(view.into_iter().collect());
-    }
+    let (mut na, mut nb) = (TestNode::start("a"), TestNode::start("b"));
+    set_views(&[&na, &nb]);
+    let (a, b, addr_b) = (na.shared.clone(), nb.shared.clone(), nb.addr);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let mut factory = MeshNetwork { id: node_id("a"), name: "a".into(), shared: a.clone() };
@@ -93,6 +65,6 @@ fn votes_cross_the_mesh_and_come_back() {
         assert!(err.to_string().contains("not a reachable member"), "{err}");
     });
     b.raft_transport.set_endpoint(None);
-    mesh_a.stop();
-    mesh_b.stop();
+    na.stop_mesh();
+    nb.stop_mesh();
 }

@@ -440,5 +440,7 @@ fn member_info(id: &NodeIdentity, state: MemberState, is_local: bool) -> MemberI
         state,
         is_local,
         generation: id.r#gen,
+        raft_eligible: id.raft_eligible,
+        raft_priority: id.raft_priority,
     }
 }

@@ -134,6 +134,12 @@ impl PeerQueue {
         true
     }
 
+    /// Puts a frame ahead of everything queued (a connection's greeting).
+    pub(crate) fn push_front_frame(&self, class: Class, payload: Vec<u8>) {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).frames.push_front((class, payload));
+        self.notify.notify_one();
+    }
+
     /// Puts relay items that were taken but not written back in front of
     /// whatever was queued since, so a reconnect sends them first, in order.
     pub(crate) fn requeue_front(&self, mut items: Vec<RelayItem>) {
@@ -187,6 +193,11 @@ impl Peers {
     pub(crate) fn remove(&self, name: &str) -> Option<Pending> {
         let q = self.map.lock().unwrap_or_else(|e| e.into_inner()).remove(name)?;
         Some(q.close())
+    }
+
+    /// Every queue, to tell all peers something.
+    pub(crate) fn all(&self) -> Vec<Arc<PeerQueue>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
     }
 
     /// Removes and closes every queue (node shutdown).

@@ -385,12 +385,14 @@ mod tests {
             state: MemberState::Alive,
             is_local: local,
             generation: 7,
+            raft_eligible: false,
+            raft_priority: 0,
         };
         *shared.cluster.write().unwrap() = Some(vec![member("b", true), member("a", false)]);
         let (mesh, addr) = listening(&shared);
         let friend = dialler(SECRET);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let bye = Frame { class: Class::Control, payload: session::BYE.to_vec() };
+        let bye = Frame { class: Class::Control, payload: crate::cluster::mesh::control::Control::Bye.encode() };
         rt.block_on(send_and_close(&friend, addr, &[bye]));
         wait_for("the goodbye", || shared.stats.class(Class::Control).frames_received.load(Ordering::Relaxed) == 1);
         std::thread::sleep(Duration::from_millis(100));

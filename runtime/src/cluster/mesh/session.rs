@@ -17,6 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+use super::control::Control;
 use super::ctx::Ctx;
 use super::frame::{self, Class, Frame, FrameError};
 use super::handshake::{HandshakeError, Initiator, Responder, Step, Transport};
@@ -30,8 +31,6 @@ use crate::stats::NodeStats;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest each handshake flight may take to arrive.
 const FLIGHT_TIMEOUT: Duration = Duration::from_secs(5);
-/// The control frame a node sends before closing a connection on purpose.
-pub(crate) const BYE: &[u8] = b"bye";
 /// How long a stopping node keeps trying to write what is queued.
 const FINAL_FLUSH: Duration = Duration::from_millis(500);
 
@@ -155,6 +154,8 @@ pub(crate) async fn write_loop(
     let stream = Arc::new(stream);
     let stats = &ctx.shared.stats;
     queue.attach(Link::new(stream.clone(), transport));
+    // The peer learns where this node stands before anything else.
+    queue.push_front_frame(Class::Control, ctx.shared.status_frame());
     let result = serve(ctx, queue, &stream).await;
     if let Some(link) = queue.detach() {
         queue.requeue_front(link.abandon(stats));
@@ -196,10 +197,10 @@ async fn serve(ctx: &Ctx, queue: &PeerQueue, stream: &TcpStream) -> Result<(), S
 }
 
 /// Closing on purpose (the node stops, or the peer was declared down):
-/// what is queued gets [`FINAL_FLUSH`] to leave, followed by [`BYE`], so
+/// what is queued gets [`FINAL_FLUSH`] to leave, followed by a goodbye, so
 /// the peer does not read the close as this process dying.
 async fn say_bye(queue: &PeerQueue, stream: &TcpStream, stats: &NodeStats) {
-    queue.push_frame(Class::Control, BYE.to_vec());
+    queue.push_frame(Class::Control, Control::Bye.encode());
     let deadline = tokio::time::Instant::now() + FINAL_FLUSH;
     while let Some(Flush::Blocked) = queue.flush(stats, true) {
         if tokio::time::timeout_at(deadline, stream.writable()).await.is_err() {
@@ -236,7 +237,7 @@ pub(crate) async fn read_loop(
             match frame::parse(&plain[at..]) {
                 Ok((frame, len)) => {
                     at += len;
-                    bye |= frame.class == Class::Control && frame.payload == BYE;
+                    bye |= frame.class == Class::Control && Control::decode(&frame.payload) == Ok(Control::Bye);
                     handle(ctx, peer, frame);
                 }
                 Err(FrameError::Incomplete) => break,
@@ -262,12 +263,19 @@ fn handle(ctx: &Ctx, peer: &str, frame: Frame) {
                 counters.dropped.fetch_add(1, Ordering::Relaxed);
             }
         },
-        Class::Control if frame.payload == BYE => tracing::debug!(%peer, "mesh: peer closes on purpose"),
+        Class::Control => match Control::decode(&frame.payload) {
+            Ok(Control::Bye) => tracing::debug!(%peer, "mesh: peer closes on purpose"),
+            Ok(Control::Status { raft_member }) => ctx.shared.set_peer_status(peer, raft_member),
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "mesh: undecodable control frame dropped");
+                counters.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        },
         Class::Raft => ctx.shared.raft_transport.inbound(&ctx.shared, peer, &frame.payload, |task| {
             ctx.tracker.spawn(task);
         }),
         // Nothing consumes these classes on this node yet; counted above.
-        Class::Control | Class::Pg => {
+        Class::Pg => {
             tracing::debug!(%peer, class = frame.class.label(), "mesh: frame without a consumer");
         }
     }

@@ -1,0 +1,340 @@
+//! The Raft service: a thread running the openraft instance of this node,
+//! bootstrapping a fresh cluster, publishing the node's Raft status, and,
+//! while this node leads, moving the configuration towards the roles the
+//! ranking wants.
+//!
+//! Everything it decides comes from the pure cores (`bootstrap.rs`,
+//! `roles.rs`, `plan.rs`); this file only feeds them the gossip view and
+//! openraft's metrics, and carries out their answers.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use openraft::{ChangeMembers, Raft, ServerState, SnapshotPolicy};
+use thiserror::Error;
+use tokio_util::sync::CancellationToken;
+use wippy_lua_stdlib::RaftStatus;
+
+use super::bootstrap::{Bootstrap, Decision};
+use super::network::MeshNetwork;
+use super::plan::{Config as Seats, Step, plan};
+use super::roles::{Candidate, choose};
+use super::state_machine::StateMachine;
+use super::store::{self, StoreError};
+use super::types::{RaftNode, TypeConfig, node_id};
+use crate::shared::Shared;
+
+/// How often the service looks at gossip and at openraft's metrics.
+const TICK: Duration = Duration::from_millis(100);
+/// How long gossip must show the same eligible nodes before bootstrap.
+const BOOTSTRAP_WINDOW: Duration = Duration::from_secs(2);
+/// A learner this close to the leader's last log index may be promoted.
+const CAUGHT_UP: u64 = 64;
+
+/// The `cluster.raft.*` settings the service needs. Built by the binary.
+#[derive(Clone, Debug)]
+pub(crate) struct RaftOptions {
+    /// Where the log and the state machine live (`<data_dir>/_sys/raft`).
+    pub(crate) data_dir: PathBuf,
+    /// `bootstrap_expect`: 0 never, 1 alone, N when N nodes see each other.
+    pub(crate) bootstrap_expect: usize,
+    /// Voting seats (odd, at most 5).
+    pub(crate) max_voters: usize,
+    /// Non-voting standby seats (at most 4).
+    pub(crate) max_standbys: usize,
+    /// A follower that hears no leader this long calls an election.
+    pub(crate) heartbeat_timeout: Duration,
+    /// How long the leader waits for the view to settle before it
+    /// reassigns seats.
+    pub(crate) reconcile_debounce: Duration,
+    /// Take a snapshot after this many new entries.
+    pub(crate) snapshot_threshold: u64,
+    /// Entries kept behind a snapshot for followers that are slightly behind.
+    pub(crate) trailing_logs: u64,
+}
+
+/// Why the service could not start.
+#[derive(Debug, Error)]
+pub(crate) enum RaftStartError {
+    /// The log or the state machine could not be opened.
+    #[error("raft storage: {0}")]
+    Store(String),
+    /// openraft refused the configuration or could not start.
+    #[error("raft: {0}")]
+    Raft(String),
+    /// The thread or its runtime could not be created.
+    #[error("could not start the raft thread: {0}")]
+    Thread(std::io::Error),
+}
+
+impl From<StoreError> for RaftStartError {
+    fn from(e: StoreError) -> Self {
+        RaftStartError::Store(e.to_string())
+    }
+}
+
+/// A running Raft service; [`RaftService::stop`] shuts openraft down and
+/// joins the thread.
+pub(crate) struct RaftService {
+    cancel: CancellationToken,
+    thread: Option<JoinHandle<()>>,
+    shared: Arc<Shared>,
+}
+
+impl RaftService {
+    /// Opens the storage (so a bad data directory fails the node's start),
+    /// then starts openraft on its own thread.
+    pub(crate) fn start(opts: &RaftOptions, shared: Arc<Shared>) -> Result<RaftService, RaftStartError> {
+        let dir = opts.data_dir.join("_sys").join("raft");
+        let (log, sm) = store::open(&dir)?;
+        let config = openraft_config(opts).map_err(|e| RaftStartError::Raft(e.to_string()))?;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(RaftStartError::Thread)?;
+        let me = shared.node_id.clone();
+        let id = node_id(&me);
+        let network = MeshNetwork { id, name: me.clone(), shared: shared.clone() };
+        let raft = rt
+            .block_on(Raft::new(id, Arc::new(config), network, log, sm.clone()))
+            .map_err(|e| RaftStartError::Raft(e.to_string()))?;
+        shared.raft_transport.set_endpoint(Some(Arc::new(raft.clone())));
+        let cancel = CancellationToken::new();
+        let state = Loop {
+            raft,
+            sm,
+            shared: shared.clone(),
+            opts: opts.clone(),
+            id,
+            boot: Bootstrap::new(id, opts.bootstrap_expect, opts.max_voters, BOOTSTRAP_WINDOW),
+            view: BTreeSet::new(),
+            view_since: Instant::now(),
+            last_leader: None,
+        };
+        let stop = cancel.clone();
+        let thread = std::thread::Builder::new()
+            .name("wippy-raft".into())
+            .spawn(move || rt.block_on(state.run(stop)))
+            .map_err(RaftStartError::Thread)?;
+        tracing::info!(node = %me, id, dir = %dir.display(), expect = opts.bootstrap_expect, "raft started");
+        Ok(RaftService { cancel, thread: Some(thread), shared })
+    }
+
+    /// Shuts openraft down and waits for the thread.
+    pub(crate) fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        self.cancel.cancel();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.shared.raft_transport.set_endpoint(None);
+        *self.shared.raft_status.write().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+impl Drop for RaftService {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// openraft's configuration from ours. The follower's timeout is
+/// `heartbeat_timeout` (randomised up to twice that, so followers do not
+/// all stand at once), and the leader heartbeats six times per timeout.
+fn openraft_config(opts: &RaftOptions) -> Result<openraft::Config, openraft::ConfigError> {
+    let timeout = u64::try_from(opts.heartbeat_timeout.as_millis()).unwrap_or(u64::MAX).max(10);
+    let config = openraft::Config {
+        cluster_name: "wippy".into(),
+        election_timeout_min: timeout,
+        election_timeout_max: timeout.saturating_mul(2),
+        heartbeat_interval: (timeout / 6).max(5),
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(opts.snapshot_threshold.max(1)),
+        max_in_snapshot_log_to_keep: opts.trailing_logs,
+        enable_pre_vote: Some(true),
+        ..Default::default()
+    };
+    config.validate()
+}
+
+/// The service's state between ticks.
+struct Loop {
+    raft: Raft<TypeConfig, StateMachine>,
+    #[allow(dead_code, reason = "read by the Lua store and name APIs that come next")]
+    sm: StateMachine,
+    shared: Arc<Shared>,
+    opts: RaftOptions,
+    id: u64,
+    boot: Bootstrap,
+    /// The candidates last seen, and since when, for the reconcile debounce.
+    view: BTreeSet<u64>,
+    view_since: Instant,
+    last_leader: Option<u64>,
+}
+
+impl Loop {
+    async fn run(mut self, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(TICK);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = stop.cancelled() => break,
+            }
+            self.step().await;
+        }
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft: shutdown failed");
+        }
+        tracing::debug!("raft stopped");
+    }
+
+    async fn step(&mut self) {
+        let m = openraft::async_runtime::WatchReceiver::borrow_watched(&self.raft.metrics()).clone();
+        let membership = m.membership_config.membership();
+        let voters: BTreeSet<u64> = membership.voter_ids().collect();
+        let learners: BTreeSet<u64> = membership.learner_ids().collect();
+        let initialized = !voters.is_empty();
+        self.shared.set_raft_member(initialized);
+        self.publish(&m, &voters, &learners);
+        if m.current_leader != self.last_leader {
+            self.last_leader = m.current_leader;
+            self.shared.stats.raft_leader_changes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let (candidates, nodes) = self.candidates();
+        let now = Instant::now();
+        if !initialized {
+            let fresh: Vec<Candidate> = candidates.clone();
+            if let Decision::Initialize(ids) = self.boot.observe(now, &fresh, self.shared.raft_cluster_visible()) {
+                let members: BTreeMap<u64, RaftNode> =
+                    ids.iter().filter_map(|id| nodes.get(id).map(|n| (*id, n.clone()))).collect();
+                tracing::info!(voters = ?members.values().map(|n| n.name.as_str()).collect::<Vec<_>>(), "raft: bootstrapping");
+                if let Err(e) = self.raft.initialize(members).await {
+                    tracing::info!(error = %e, "raft: initialize refused");
+                }
+            }
+            return;
+        }
+        if m.state != ServerState::Leader {
+            return;
+        }
+        let ids: BTreeSet<u64> = candidates.iter().map(|c| c.id).collect();
+        if ids != self.view {
+            self.view = ids;
+            self.view_since = now;
+        }
+        if now.duration_since(self.view_since) < self.opts.reconcile_debounce {
+            return;
+        }
+        let want = choose(&candidates, self.opts.max_voters, self.opts.max_standbys);
+        let last = m.last_log_index.unwrap_or(0);
+        let caught_up: BTreeSet<u64> = m
+            .replication
+            .iter()
+            .flatten()
+            .filter(|(_, matched)| matched.as_ref().is_some_and(|l| l.index + CAUGHT_UP >= last))
+            .map(|(id, _)| *id)
+            .collect();
+        let alive: BTreeSet<u64> = self.view.iter().copied().chain([self.id]).collect();
+        let steps = plan(&Seats { voters, learners: learners.clone() }, &want, &caught_up, &alive);
+        // One change at a time: each goes through joint consensus, and
+        // the next round plans again from the configuration it produced.
+        if let Some(first) = steps.into_iter().next() {
+            self.apply(first, &nodes, &learners).await;
+        }
+    }
+
+    /// Live members as ranking candidates, with their Raft node records.
+    fn candidates(&self) -> (Vec<Candidate>, BTreeMap<u64, RaftNode>) {
+        let view = self.shared.cluster.read().unwrap_or_else(|e| e.into_inner());
+        let mut cands = Vec::new();
+        let mut nodes = BTreeMap::new();
+        for m in view.iter().flatten().filter(|m| m.state.is_up()) {
+            let id = node_id(&m.name);
+            cands.push(Candidate {
+                id,
+                eligible: m.raft_eligible,
+                priority: m.raft_priority,
+                failure_domain: m.failure_domain.clone(),
+            });
+            nodes.insert(id, RaftNode { name: m.name.clone(), addr: m.internode.to_string() });
+        }
+        (cands, nodes)
+    }
+
+    async fn apply(&self, step: Step, nodes: &BTreeMap<u64, RaftNode>, learners: &BTreeSet<u64>) {
+        tracing::info!(?step, "raft: reconciling");
+        let result = match step {
+            Step::AddLearners(ids) => {
+                for id in ids {
+                    let Some(node) = nodes.get(&id) else { continue };
+                    if let Err(e) = self.raft.add_learner(id, node.clone(), false).await {
+                        tracing::info!(node = %node.name, error = %e, "raft: add learner failed");
+                    }
+                }
+                Ok(())
+            }
+            Step::Promote(ids) => self.raft.change_membership(ChangeMembers::AddVoterIds(ids), false).await.map(drop),
+            Step::Demote(ids) => self.raft.change_membership(ChangeMembers::RemoveVoters(ids), true).await.map(drop),
+            Step::Remove(ids) => {
+                let (gone_learners, gone_voters): (BTreeSet<u64>, BTreeSet<u64>) =
+                    ids.into_iter().partition(|id| learners.contains(id));
+                let mut r = Ok(());
+                if !gone_voters.is_empty() {
+                    r = self.raft.change_membership(ChangeMembers::RemoveVoters(gone_voters), false).await.map(drop);
+                }
+                if r.is_ok() && !gone_learners.is_empty() {
+                    r = self.raft.change_membership(ChangeMembers::RemoveNodes(gone_learners), false).await.map(drop);
+                }
+                r
+            }
+        };
+        if let Err(e) = result {
+            tracing::info!(error = %e, "raft: membership change refused; retrying next round");
+        }
+    }
+
+    /// Writes this node's status for `system.raft.*` and `/metrics`.
+    fn publish(&self, m: &openraft::RaftMetrics<TypeConfig>, voters: &BTreeSet<u64>, learners: &BTreeSet<u64>) {
+        let role = if m.state == ServerState::Leader {
+            "leader"
+        } else if voters.contains(&self.id) {
+            "voter"
+        } else if learners.contains(&self.id) {
+            "standby"
+        } else {
+            "non-member"
+        };
+        let membership = m.membership_config.membership();
+        let leader =
+            m.current_leader.and_then(|id| membership.get_node(&id)).map(|n| n.name.clone()).unwrap_or_default();
+        let status = RaftStatus {
+            role: role.to_owned(),
+            term: m.current_term,
+            commit_index: m.local_committed.map_or(0, |l| l.index),
+            leader,
+            stats: vec![
+                ("state".into(), format!("{:?}", m.state)),
+                ("voters".into(), voters.len().to_string()),
+                ("standbys".into(), learners.len().to_string()),
+                ("last_log_index".into(), m.last_log_index.unwrap_or(0).to_string()),
+                ("last_applied".into(), m.last_applied.map_or(0, |l| l.index).to_string()),
+            ],
+        };
+        let stats = &self.shared.stats;
+        use std::sync::atomic::Ordering::Relaxed;
+        stats.raft_term.store(m.current_term, Relaxed);
+        stats.raft_voters.store(voters.len() as u64, Relaxed);
+        stats.raft_non_voters.store(learners.len() as u64, Relaxed);
+        stats.raft_state.store(
+            match m.state {
+                ServerState::Leader => 2,
+                ServerState::Candidate => 1,
+                _ => 0,
+            },
+            Relaxed,
+        );
+        *self.shared.raft_status.write().unwrap_or_else(|e| e.into_inner()) = Some(status);
+    }
+}
