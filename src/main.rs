@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use wippy_config::{Config, LogEncoding};
-use wippy_runtime::{AdminOptions, App, ClusterOptions, Node, NodeOptions};
+use wippy_runtime::{AdminOptions, App, ClusterOptions, Node, NodeOptions, RaftOptions};
 
 /// Lua allocates and frees small blocks at a high rate (messages, records,
 /// coroutine stacks); mimalloc serves that pattern markedly faster than the
@@ -109,6 +109,7 @@ fn run(target: Option<PathBuf>, config: Option<PathBuf>, sets: Vec<String>) -> R
         time_slice: cfg.scheduler.time_slice.as_std(),
         shutdown_timeout: cfg.scheduler.shutdown_timeout.as_std(),
         cluster: cluster_options(&cfg)?,
+        raft: raft_options(&cfg),
         admin: cfg
             .admin
             .enabled
@@ -191,7 +192,30 @@ fn cluster_options(cfg: &Config) -> Result<Option<ClusterOptions>> {
         probe_timeout: m.probe_timeout.as_std(),
         suspicion_mult: m.suspicion_mult,
         gossip_interval: m.gossip_interval.as_std(),
+        push_pull_interval: m.push_pull_interval.as_std(),
     }))
+}
+
+/// The Raft core's settings: only on a clustered server node with
+/// `cluster.raft.enabled`. A data directory that does not resolve (no home
+/// for `~`) runs Raft diskless.
+fn raft_options(cfg: &Config) -> Option<RaftOptions> {
+    let (c, r) = (&cfg.cluster, &cfg.cluster.raft);
+    if !c.enabled || !r.enabled || r.role == wippy_config::RaftRole::Client {
+        return None;
+    }
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    Some(RaftOptions {
+        data_dir: cfg.raft_data_dir(home.as_deref()),
+        bootstrap_expect: r.bootstrap_expect,
+        has_seeds: !c.membership.join_addrs.is_empty(),
+        max_voters: r.max_voters,
+        max_standbys: r.max_standbys,
+        heartbeat_timeout: r.heartbeat_timeout.as_std(),
+        reconcile_debounce: r.reconcile_debounce.as_std(),
+        snapshot_threshold: r.snapshot_threshold,
+        trailing_logs: r.trailing_logs,
+    })
 }
 
 /// SIGINT and SIGTERM, registered before the node starts and forwarded to
@@ -229,7 +253,11 @@ impl Signals {
 
 fn init_logging(cfg: &Config) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.logger.level));
+    // openraft reports every failed heartbeat to an unreachable peer at
+    // warn, twice a second, which gossip already says better; its errors
+    // still show. RUST_LOG overrides all of this.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{},openraft=error", cfg.logger.level)));
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -95,6 +95,8 @@ struct Metrics {
     members: Family<Vec<(String, String)>, Gauge>,
     dropped: Counter,
     health: Gauge,
+    raft: [Gauge; 4],
+    leader_changes: Counter,
     mesh: [Family<Vec<(String, String)>, Counter>; 5],
     handshake_failures: Counter,
 }
@@ -115,6 +117,8 @@ impl Metrics {
         let members = Family::<Vec<(String, String)>, Gauge>::default();
         let dropped = Counter::default();
         let health = Gauge::default();
+        let raft: [Gauge; 4] = Default::default();
+        let leader_changes = Counter::default();
         registry.register("wippy_processes", "Live processes on this node", processes.clone());
         registry.register("gossip_members", "Cluster members this node sees, itself included", members.clone());
         registry.register("gossip_packets_dropped", "Gossip datagrams that failed to open", dropped.clone());
@@ -132,13 +136,22 @@ impl Metrics {
             "Gossip health, 0 is best: isolated past the grace, declared down recently",
             health.clone(),
         );
+        for (name, help, gauge) in [
+            ("raft_state", "This node's Raft state: 0 follower or not running, 1 candidate, 2 leader", &raft[0]),
+            ("raft_term", "The current Raft term", &raft[1]),
+            ("raft_voters", "Voters in the Raft configuration", &raft[2]),
+            ("raft_non_voters", "Standbys (non-voting learners) in the Raft configuration", &raft[3]),
+        ] {
+            registry.register(name, help, gauge.clone());
+        }
+        registry.register("raft_leader_changes", "Leader changes this node has seen", leader_changes.clone());
         let handshake_failures = Counter::default();
         registry.register(
             "mesh_handshake_failures",
             "Internode connections refused in the handshake (wrong secret, wrong peer)",
             handshake_failures.clone(),
         );
-        Metrics { registry, processes, members, dropped, health, mesh, handshake_failures }
+        Metrics { registry, processes, members, dropped, health, raft, leader_changes, mesh, handshake_failures }
     }
 
     /// Copies the current values in and renders the registry.
@@ -163,6 +176,11 @@ impl Metrics {
                 family.get_or_create(&label).inner().store(value.load(Ordering::Relaxed), Ordering::Relaxed);
             }
         }
+        let s = &shared.stats;
+        for (gauge, value) in self.raft.iter().zip([&s.raft_state, &s.raft_term, &s.raft_voters, &s.raft_non_voters]) {
+            gauge.set(i64::try_from(value.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
+        }
+        self.leader_changes.inner().store(s.raft_leader_changes.load(Ordering::Relaxed), Ordering::Relaxed);
         let score = shared.gossip_health_score.load(Ordering::Relaxed);
         self.health.set(i64::try_from(score).unwrap_or(i64::MAX));
         self.handshake_failures

@@ -20,7 +20,6 @@ mod fxhash;
 pub mod naming;
 pub mod node;
 pub mod pid;
-#[allow(dead_code, reason = "the Raft core is being built; the node does not start it yet")]
 mod raft;
 mod scheduler;
 mod service;
@@ -32,5 +31,6 @@ pub use app::{App, AppError, Definition, RestartPolicy, Service};
 pub use cluster::gossip::{ClusterOptions, GossipError};
 pub use node::{ExitHandle, Node, NodeError, NodeOptions};
 pub use pid::{Pid, PidError};
+pub use raft::service::{RaftOptions, RaftStartError};
 pub use scheduler::envelope::ExitResult;
 pub use wippy_lua_stdlib::{HostError, Value};

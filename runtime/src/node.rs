@@ -21,6 +21,7 @@ use crate::cluster::gossip::{ClusterOptions, Gossip, GossipError};
 use crate::cluster::keys::KeySet;
 use crate::cluster::mesh::service::{Mesh, MeshError, MeshOptions};
 use crate::pid::Pid;
+use crate::raft::service::{RaftOptions, RaftService, RaftStartError};
 use crate::scheduler::envelope::{Envelope, ExitResult};
 use crate::scheduler::preempt::Watchdog;
 use crate::service::Supervisor;
@@ -43,6 +44,9 @@ pub struct NodeOptions {
     pub cluster: Option<ClusterOptions>,
     /// The admin HTTP listener; `None` runs without one.
     pub admin: Option<AdminOptions>,
+    /// The Raft core; `None` where it does not run (no cluster, a client
+    /// node, `cluster.raft.enabled: false`).
+    pub raft: Option<RaftOptions>,
 }
 
 impl Default for NodeOptions {
@@ -55,6 +59,7 @@ impl Default for NodeOptions {
             shutdown_timeout: Duration::from_secs(10),
             cluster: None,
             admin: None,
+            raft: None,
         }
     }
 }
@@ -74,6 +79,9 @@ pub enum NodeError {
     /// The admin listener could not start (its address is taken).
     #[error(transparent)]
     Admin(#[from] AdminError),
+    /// The Raft core could not start (its data directory).
+    #[error(transparent)]
+    Raft(#[from] RaftStartError),
 }
 
 /// A running node.
@@ -83,6 +91,7 @@ pub struct Node {
     watchdog: Option<Watchdog>,
     supervisor: Option<Supervisor>,
     gossip: Option<Gossip>,
+    raft: Option<RaftService>,
     mesh: Option<Mesh>,
     admin: Option<AdminServer>,
     opts: NodeOptions,
@@ -116,6 +125,12 @@ impl Node {
             }
             None => (None, None),
         };
+        // After the mesh (its RPCs ride it) and gossip (bootstrap reads the
+        // view); only on a clustered node.
+        let raft = match (&opts.raft, &gossip) {
+            (Some(r), Some(_)) => Some(RaftService::start(r, shared.clone())?),
+            _ => None,
+        };
         // Bound before workers for the same reason: a taken admin port is a
         // configuration error to report, not something to run without.
         let admin = opts.admin.as_ref().map(|a| AdminServer::start(a, shared.clone())).transpose()?;
@@ -134,7 +149,17 @@ impl Node {
         let supervisor = Supervisor::start(shared.clone(), app.services)?;
         shared.ready.store(true, Ordering::SeqCst);
         tracing::info!(node = %opts.node_id, workers = n, "node started");
-        Ok(Node { shared, workers, watchdog: Some(watchdog), supervisor: Some(supervisor), gossip, mesh, admin, opts })
+        Ok(Node {
+            shared,
+            workers,
+            watchdog: Some(watchdog),
+            supervisor: Some(supervisor),
+            gossip,
+            raft,
+            mesh,
+            admin,
+            opts,
+        })
     }
 
     /// This node's id.
@@ -236,6 +261,10 @@ impl Node {
         }
         if let Some(s) = self.supervisor.take() {
             s.stop(deadline);
+        }
+        if let Some(r) = self.raft.take() {
+            tracing::info!("shutdown: stopping raft");
+            r.stop();
         }
         // Leave while workers still run, so peers drop us before our
         // processes vanish rather than suspecting us for a second or two.

@@ -34,6 +34,17 @@ pub(crate) struct WorkerHandle {
     pub live: AtomicUsize,
 }
 
+/// A mesh connection that its peer closed without a goodbye.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ClosedPeer {
+    /// The peer's node name.
+    pub name: String,
+    /// The peer's generation when the connection was made.
+    pub generation: u64,
+    /// When the connection was made.
+    pub since: Instant,
+}
+
 /// How gossip currently judges a member.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum MemberState {
@@ -124,7 +135,7 @@ pub(crate) struct Shared {
     /// Peers whose process closed its end of a mesh connection, with the
     /// generation the connection was made with; the gossip thread takes
     /// them as evidence that the process is gone (see `route.rs`).
-    pub closed_peers: Mutex<Vec<(String, u64)>>,
+    pub closed_peers: Mutex<Vec<ClosedPeer>>,
     /// Why gossip is unhealthy (isolated, flapping), `None` when it is fine.
     pub gossip_health: Mutex<Option<String>>,
     /// The gossip health score (0 is best), for `/metrics`.

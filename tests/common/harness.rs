@@ -118,6 +118,9 @@ pub fn wippy_cmd(args: &[&str]) -> Command {
         }
     }
     cmd.env("WIPPY_ADMIN__ENABLED", "false");
+    // Every node gets its own data directory (Raft's log lives there), so
+    // nodes started side by side never share or inherit state.
+    cmd.env("WIPPY_NODE__DATA_DIR", temp_dir("node-data"));
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd
 }

@@ -31,6 +31,8 @@ pub(crate) struct Wippy {
     child: Child,
     lines: Lines,
     stderr: Option<JoinHandle<String>>,
+    /// Its `node.data_dir` (Raft's log lives there), removed on drop.
+    data_dir: std::path::PathBuf,
 }
 
 impl Wippy {
@@ -76,6 +78,9 @@ impl Wippy {
             }
         }
         cmd.env("WIPPY_ADMIN__ENABLED", "false");
+        let data_dir = std::env::temp_dir().join(format!("wippy-bench-{}-{name}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data_dir);
+        cmd.env("WIPPY_NODE__DATA_DIR", &data_dir);
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let started = Instant::now();
         let mut child = cmd.spawn().with_context(|| format!("starting node {name}"))?;
@@ -94,7 +99,7 @@ impl Wippy {
             let _ = err.read_to_string(&mut s);
             s
         });
-        Ok(Wippy { name: name.to_owned(), port, admin, started, child, lines, stderr: Some(stderr) })
+        Ok(Wippy { name: name.to_owned(), port, admin, started, child, lines, stderr: Some(stderr), data_dir })
     }
 
     /// The stdout lines so far, with arrival times.
@@ -148,6 +153,7 @@ impl Drop for Wippy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
 

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use super::keys::KeySet;
-use super::membership::driver::{Membership, config_from};
+use super::membership::driver::{Membership, config_from, set_push_pull};
 use super::membership::identity::NodeIdentity;
 use super::membership::keyring::{Keyring, KeyringError};
 use crate::shared::Shared;
@@ -91,6 +91,9 @@ pub struct ClusterOptions {
     pub suspicion_mult: u32,
     /// Period between gossip rounds (`cluster.membership.gossip_interval`).
     pub gossip_interval: Duration,
+    /// Period between full view exchanges with a random member, and with a
+    /// member believed down (`cluster.membership.push_pull_interval`).
+    pub push_pull_interval: Duration,
 }
 
 impl std::fmt::Debug for ClusterOptions {
@@ -176,13 +179,14 @@ impl Gossip {
         };
         let cluster_size =
             NonZeroU32::new(u32::try_from(opts.join.len() + 1).unwrap_or(u32::MAX).max(3)).unwrap_or(NonZeroU32::MIN);
-        let config = config_from(
+        let mut config = config_from(
             opts.probe_interval,
             opts.probe_timeout,
             opts.suspicion_mult,
             opts.gossip_interval,
             cluster_size,
         );
+        set_push_pull(&mut config, opts.push_pull_interval);
         let membership = Membership::new(identity.clone(), config, rand::random());
         let stop = Arc::new(AtomicBool::new(false));
         let rejected = shared.gossip_rejected.clone();
@@ -205,6 +209,7 @@ impl Gossip {
             left: Default::default(),
             seen: Default::default(),
             deferred: Vec::new(),
+            up_at: Default::default(),
             last_states: Vec::new(),
             introducing_until: now + service::INTRODUCE_FOR,
             min_size: cluster_size.get(),
@@ -303,6 +308,7 @@ mod tests {
             probe_timeout: Duration::from_millis(100),
             suspicion_mult: 3,
             gossip_interval: Duration::from_millis(100),
+            push_pull_interval: Duration::from_secs(5),
         }
     }
 

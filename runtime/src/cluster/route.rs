@@ -8,6 +8,7 @@
 //! links that pointed at it.
 
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use std::sync::atomic::Ordering;
 
@@ -16,7 +17,7 @@ use super::mesh::frame::Class;
 use super::mesh::relay::RelayItem;
 use crate::pid::node_and_counter;
 use crate::scheduler::envelope::Envelope;
-use crate::shared::Shared;
+use crate::shared::{ClosedPeer, Shared};
 
 /// The error text monitors and links see when a node goes away.
 pub(crate) const NODE_DOWN: &str = "node disconnected";
@@ -68,9 +69,11 @@ impl Shared {
         status.iter().any(|(name, member)| *member && self.member_internode(name).is_some())
     }
 
-    /// The mesh saw `name`'s process (of `generation`) close a connection.
-    pub(crate) fn peer_closed(&self, name: &str, generation: u64) {
-        self.closed_peers.lock().unwrap_or_else(|e| e.into_inner()).push((name.to_string(), generation));
+    /// The mesh saw `name`'s process (of `generation`) close a connection
+    /// it had made or accepted at `since`.
+    pub(crate) fn peer_closed(&self, name: &str, generation: u64, since: Instant) {
+        let closed = ClosedPeer { name: name.to_string(), generation, since };
+        self.closed_peers.lock().unwrap_or_else(|e| e.into_inner()).push(closed);
     }
 
     /// Opens the mesh connection to a member that just joined, so that

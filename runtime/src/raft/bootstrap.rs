@@ -9,7 +9,10 @@
 //! the cluster, which is what the window and the deterministic ranking are
 //! for. A node that sees any member already in a Raft cluster never
 //! bootstraps: it waits for the leader's reconciler to add it. 0 never
-//! bootstraps (the node waits to be added), 1 bootstraps alone.
+//! bootstraps (the node waits to be added). 1 bootstraps alone, but only
+//! on a node without seeds (`join_addrs`): a node told to join others is
+//! joining a cluster, and bootstrapping alone at the same moment as its
+//! seed would make two clusters that can never merge.
 //!
 //! Time is passed in; nothing here reads a clock.
 
@@ -37,13 +40,14 @@ pub(crate) struct Bootstrap {
     expect: usize,
     max_voters: usize,
     window: Duration,
+    has_seeds: bool,
     seen: BTreeSet<u64>,
     since: Option<Instant>,
 }
 
 impl Bootstrap {
-    pub(crate) fn new(me: u64, expect: usize, max_voters: usize, window: Duration) -> Bootstrap {
-        Bootstrap { me, expect, max_voters, window, seen: BTreeSet::new(), since: None }
+    pub(crate) fn new(me: u64, expect: usize, max_voters: usize, window: Duration, has_seeds: bool) -> Bootstrap {
+        Bootstrap { me, expect, max_voters, window, has_seeds, seen: BTreeSet::new(), since: None }
     }
 
     /// Feeds one look at the cluster: the eligible nodes that have not
@@ -54,7 +58,7 @@ impl Bootstrap {
             return Decision::Join;
         }
         if self.expect == 1 {
-            return Decision::Initialize(BTreeSet::from([self.me]));
+            return if self.has_seeds { Decision::Join } else { Decision::Initialize(BTreeSet::from([self.me])) };
         }
         let ids: BTreeSet<u64> = fresh.iter().filter(|c| c.eligible).map(|c| c.id).collect();
         if ids != self.seen {
@@ -84,16 +88,18 @@ mod tests {
     #[test]
     fn one_bootstraps_alone_and_zero_never() {
         let t = Instant::now();
-        assert_eq!(Bootstrap::new(7, 1, 5, W).observe(t, &[c(7)], false), Decision::Initialize(BTreeSet::from([7])));
-        assert_eq!(Bootstrap::new(7, 0, 5, W).observe(t, &[c(7), c(8)], false), Decision::Join);
-        assert_eq!(Bootstrap::new(7, 1, 5, W).observe(t, &[c(7)], true), Decision::Join, "a cluster exists");
+        let alone = |expect, seeds| Bootstrap::new(7, expect, 5, W, seeds);
+        assert_eq!(alone(1, false).observe(t, &[c(7)], false), Decision::Initialize(BTreeSet::from([7])));
+        assert_eq!(alone(0, false).observe(t, &[c(7), c(8)], false), Decision::Join);
+        assert_eq!(alone(1, false).observe(t, &[c(7)], true), Decision::Join, "a cluster exists");
+        assert_eq!(alone(1, true).observe(t, &[c(7)], false), Decision::Join, "a node with seeds joins");
     }
 
     #[test]
     fn three_wait_for_a_stable_view_then_agree() {
         let t = Instant::now();
         let view = [c(3), c(1), c(2)];
-        let mut nodes: Vec<Bootstrap> = [1, 2, 3].iter().map(|&me| Bootstrap::new(me, 3, 5, W)).collect();
+        let mut nodes: Vec<Bootstrap> = [1, 2, 3].iter().map(|&me| Bootstrap::new(me, 3, 5, W, true)).collect();
         for n in &mut nodes {
             assert_eq!(n.observe(t, &view[..2], false), Decision::Wait, "two of three");
             assert_eq!(n.observe(t + W, &view, false), Decision::Wait, "the view just changed");
@@ -110,7 +116,7 @@ mod tests {
         let t = Instant::now();
         let view: Vec<Candidate> = (1..=5).map(c).collect();
         let decide = |me| {
-            let mut b = Bootstrap::new(me, 3, 5, W);
+            let mut b = Bootstrap::new(me, 3, 5, W, true);
             b.observe(t, &view, false);
             b.observe(t + W, &view, false)
         };
@@ -122,7 +128,7 @@ mod tests {
     #[test]
     fn ineligible_nodes_do_not_count() {
         let t = Instant::now();
-        let mut b = Bootstrap::new(1, 3, 5, W);
+        let mut b = Bootstrap::new(1, 3, 5, W, true);
         let view = [c(1), c(2), Candidate { eligible: false, ..c(3) }];
         b.observe(t, &view, false);
         assert_eq!(b.observe(t + W * 3, &view, false), Decision::Wait);

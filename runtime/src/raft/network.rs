@@ -159,8 +159,18 @@ impl<SM> Endpoint for Raft<TypeConfig, SM>
 where
     SM: RaftStateMachine<TypeConfig, SnapshotData = Cursor<Vec<u8>>>,
 {
-    fn answer(&self, call: Call) -> CallFuture {
+    fn answer(&self, from: &str, call: Call) -> CallFuture {
         let raft = self.clone();
+        // A node that belongs to a Raft cluster answers only members of its
+        // configuration: a leader of another cluster (two nodes that each
+        // bootstrapped alone) must not feed it a log it cannot agree with.
+        let m = openraft::async_runtime::WatchReceiver::borrow_watched(&raft.metrics()).clone();
+        let membership = m.membership_config.membership();
+        let formed = membership.voter_ids().next().is_some();
+        if formed && membership.get_node(&super::types::node_id(from)).is_none() {
+            let msg = format!("{from} is not in this node's Raft configuration (another Raft cluster?)");
+            return Box::pin(async move { Err(msg) });
+        }
         Box::pin(async move {
             let text = |e: RaftError<TypeConfig>| e.to_string();
             match call {

@@ -36,29 +36,33 @@ const CAUGHT_UP: u64 = 64;
 
 /// The `cluster.raft.*` settings the service needs. Built by the binary.
 #[derive(Clone, Debug)]
-pub(crate) struct RaftOptions {
+pub struct RaftOptions {
     /// Where the log and the state machine live (`<data_dir>/_sys/raft`).
-    pub(crate) data_dir: PathBuf,
-    /// `bootstrap_expect`: 0 never, 1 alone, N when N nodes see each other.
-    pub(crate) bootstrap_expect: usize,
+    /// `None`: diskless, in a temporary directory removed at stop.
+    pub data_dir: Option<PathBuf>,
+    /// `bootstrap_expect`: 0 never, 1 alone (only without seeds), N when N
+    /// nodes see each other.
+    pub bootstrap_expect: usize,
+    /// `cluster.membership.join_addrs` is not empty.
+    pub has_seeds: bool,
     /// Voting seats (odd, at most 5).
-    pub(crate) max_voters: usize,
+    pub max_voters: usize,
     /// Non-voting standby seats (at most 4).
-    pub(crate) max_standbys: usize,
+    pub max_standbys: usize,
     /// A follower that hears no leader this long calls an election.
-    pub(crate) heartbeat_timeout: Duration,
+    pub heartbeat_timeout: Duration,
     /// How long the leader waits for the view to settle before it
     /// reassigns seats.
-    pub(crate) reconcile_debounce: Duration,
+    pub reconcile_debounce: Duration,
     /// Take a snapshot after this many new entries.
-    pub(crate) snapshot_threshold: u64,
+    pub snapshot_threshold: u64,
     /// Entries kept behind a snapshot for followers that are slightly behind.
-    pub(crate) trailing_logs: u64,
+    pub trailing_logs: u64,
 }
 
 /// Why the service could not start.
 #[derive(Debug, Error)]
-pub(crate) enum RaftStartError {
+pub enum RaftStartError {
     /// The log or the state machine could not be opened.
     #[error("raft storage: {0}")]
     Store(String),
@@ -82,13 +86,22 @@ pub(crate) struct RaftService {
     cancel: CancellationToken,
     thread: Option<JoinHandle<()>>,
     shared: Arc<Shared>,
+    /// The diskless run's directory, removed at stop.
+    scratch: Option<PathBuf>,
 }
 
 impl RaftService {
     /// Opens the storage (so a bad data directory fails the node's start),
     /// then starts openraft on its own thread.
     pub(crate) fn start(opts: &RaftOptions, shared: Arc<Shared>) -> Result<RaftService, RaftStartError> {
-        let dir = opts.data_dir.join("_sys").join("raft");
+        let (dir, scratch) = match &opts.data_dir {
+            Some(d) => (d.join("_sys").join("raft"), None),
+            None => {
+                let d = std::env::temp_dir().join(format!("wippy-diskless-{}-{}", shared.node_id, std::process::id()));
+                tracing::warn!(dir = %d.display(), "raft: no data directory resolves; running diskless (state is lost at stop)");
+                (d.clone(), Some(d))
+            }
+        };
         let (log, sm) = store::open(&dir)?;
         let config = openraft_config(opts).map_err(|e| RaftStartError::Raft(e.to_string()))?;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(RaftStartError::Thread)?;
@@ -106,7 +119,7 @@ impl RaftService {
             shared: shared.clone(),
             opts: opts.clone(),
             id,
-            boot: Bootstrap::new(id, opts.bootstrap_expect, opts.max_voters, BOOTSTRAP_WINDOW),
+            boot: Bootstrap::new(id, opts.bootstrap_expect, opts.max_voters, BOOTSTRAP_WINDOW, opts.has_seeds),
             view: BTreeSet::new(),
             view_since: Instant::now(),
             last_leader: None,
@@ -117,7 +130,7 @@ impl RaftService {
             .spawn(move || rt.block_on(state.run(stop)))
             .map_err(RaftStartError::Thread)?;
         tracing::info!(node = %me, id, dir = %dir.display(), expect = opts.bootstrap_expect, "raft started");
-        Ok(RaftService { cancel, thread: Some(thread), shared })
+        Ok(RaftService { cancel, thread: Some(thread), shared, scratch })
     }
 
     /// Shuts openraft down and waits for the thread.
@@ -132,6 +145,9 @@ impl RaftService {
         }
         self.shared.raft_transport.set_endpoint(None);
         *self.shared.raft_status.write().unwrap_or_else(|e| e.into_inner()) = None;
+        if let Some(d) = self.scratch.take() {
+            let _ = std::fs::remove_dir_all(d);
+        }
     }
 }
 
@@ -227,6 +243,17 @@ impl Loop {
         if now.duration_since(self.view_since) < self.opts.reconcile_debounce {
             return;
         }
+        // Nodes that belong to another Raft cluster (they bootstrapped on
+        // their own) are left alone: adding them would mix two logs.
+        let ours: BTreeSet<u64> = voters.union(&learners).copied().collect();
+        let foreign = self.shared.peer_status.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let candidates: Vec<Candidate> = candidates
+            .into_iter()
+            .filter(|c| {
+                let name = nodes.get(&c.id).map(|n| n.name.as_str()).unwrap_or_default();
+                ours.contains(&c.id) || !foreign.get(name).copied().unwrap_or(false)
+            })
+            .collect();
         let want = choose(&candidates, self.opts.max_voters, self.opts.max_standbys);
         let last = m.last_log_index.unwrap_or(0);
         let caught_up: BTreeSet<u64> = m

@@ -12,8 +12,9 @@ use super::test_cluster::{TestNode, set_views, wait_for};
 
 fn options(dir: &TempDir, expect: usize) -> RaftOptions {
     RaftOptions {
-        data_dir: dir.path().to_path_buf(),
+        data_dir: Some(dir.path().to_path_buf()),
         bootstrap_expect: expect,
+        has_seeds: expect != 1,
         max_voters: 5,
         max_standbys: 4,
         heartbeat_timeout: Duration::from_millis(300),

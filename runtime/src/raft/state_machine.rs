@@ -56,6 +56,7 @@ impl StateMachine {
 
     /// The value of `key` on this replica. Not linearizable by itself: the
     /// caller decides whether to ask the leader for a read index first.
+    #[allow(dead_code, reason = "read by the store and name APIs built on the Raft core")]
     pub(crate) fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.db.begin_read().map_err(db_err(STATE_FILE, "begin read"))?;
         let table = txn.open_table(KV).map_err(db_err(STATE_FILE, "open table kv"))?;

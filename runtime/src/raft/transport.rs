@@ -30,8 +30,8 @@ pub(crate) type CallFuture = Pin<Box<dyn Future<Output = CallResult> + Send>>;
 /// answers calls. Kept as a trait so the transport does not depend on the
 /// storage types behind the instance.
 pub(crate) trait Endpoint: Send + Sync {
-    /// Answers one call from a peer.
-    fn answer(&self, call: Call) -> CallFuture;
+    /// Answers one call from peer `from`.
+    fn answer(&self, from: &str, call: Call) -> CallFuture;
 }
 
 /// Outstanding calls and the local endpoint. One per node, in [`Shared`].
@@ -85,7 +85,7 @@ impl Transport {
                 let shared = shared.clone();
                 spawn(Box::pin(async move {
                     let result = match endpoint {
-                        Some(e) => e.answer(call).await,
+                        Some(e) => e.answer(&from, call).await,
                         None => Err("raft is not running on this node".to_owned()),
                     };
                     if let Err(e) = shared.send_raft(&from, &Wire::Reply { id, result }) {

@@ -20,7 +20,7 @@ use super::types::{RaftNode, TypeConfig, node_id};
 struct Granting(u64);
 
 impl Endpoint for Granting {
-    fn answer(&self, call: Call) -> CallFuture {
+    fn answer(&self, _from: &str, call: Call) -> CallFuture {
         let me = self.0;
         Box::pin(async move {
             match call {

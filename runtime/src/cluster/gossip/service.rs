@@ -64,6 +64,8 @@ pub(super) struct Service {
     /// Until when members that come up are announced to directly (the
     /// first moments after joining or rejoining).
     pub(super) introducing_until: Instant,
+    /// When each member last came up (joined or returned).
+    pub(super) up_at: HashMap<String, Instant>,
     /// What to do once the view is published (see `apply`).
     pub(super) deferred: Vec<Deferred>,
 }
@@ -354,17 +356,24 @@ impl Service {
     /// suspicion window. A stalled process or a cut network closes nothing
     /// and still goes through suspicion. The generation the connection was
     /// made with must still be the member's, so a process that restarted
-    /// is not taken down for its predecessor's connection.
+    /// is not taken down for its predecessor's connection; and the
+    /// connection must be younger than the member's latest return, so a
+    /// connection from before a partition, reset when the network heals,
+    /// does not take down a member that came back.
     fn take_closed_peers(&mut self, now: Instant) {
         let closed = std::mem::take(&mut *self.shared.closed_peers.lock().unwrap_or_else(|e| e.into_inner()));
         if closed.is_empty() {
             return;
         }
-        for (name, generation) in closed {
-            let Some(id) = self.membership.members().find(|id| id.name == name && id.r#gen == generation).cloned()
+        for c in closed {
+            if self.up_at.get(&c.name).is_some_and(|t| *t > c.since) {
+                continue;
+            }
+            let Some(id) = self.membership.members().find(|id| id.name == c.name && id.r#gen == c.generation).cloned()
             else {
                 continue;
             };
+            let name = c.name;
             tracing::info!(member = %name, "gossip: its process closed the mesh connection; declaring it down");
             if let Err(e) = self.membership.declare_down(&id, now) {
                 tracing::debug!(error = %e, "gossip: cannot declare down");
@@ -389,6 +398,7 @@ impl Service {
     /// of it. Generations are start times in wall-clock nanoseconds, so on
     /// one host this is exact and across hosts as good as their clocks.
     fn member_up(&mut self, id: &NodeIdentity) {
+        self.up_at.insert(id.name.clone(), Instant::now());
         self.leaving.remove(&id.name);
         self.left.remove(&id.addr);
         let prev = self.seen.insert(id.name.clone(), (id.r#gen, true));

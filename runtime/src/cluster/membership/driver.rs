@@ -83,6 +83,20 @@ pub(crate) fn config_from(
     config
 }
 
+/// Applies `cluster.membership.push_pull_interval`: that often a node
+/// announces itself to one random member, which answers with its whole
+/// view, and to one member it believes down. The first repairs whatever
+/// gossip missed; the second is how two sides of a healed partition, each
+/// having declared the other dead, find each other again. foca's LAN
+/// defaults do these every 30 s and 65 s, which leaves a healed partition
+/// apart for up to a minute.
+pub(crate) fn set_push_pull(config: &mut Config, every: Duration) {
+    let every = every.max(Duration::from_millis(100));
+    config.periodic_announce = Some(PeriodicParams { frequency: every, num_members: NonZeroUsize::MIN });
+    config.periodic_announce_to_down_members =
+        Some(PeriodicParams { frequency: every, num_members: NonZeroUsize::MIN });
+}
+
 /// What the core reported about the cluster, in our own terms so the rest of
 /// the node does not depend on foca's types.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -204,12 +204,13 @@ async fn inbound(ctx: Arc<Ctx>, mut stream: tokio::net::TcpStream, from: SocketA
     };
     tracing::debug!(%from, %peer, "mesh: accepted");
     let generation = ctx.shared.member_link(&peer).map(|(_, g)| g);
+    let since = std::time::Instant::now();
     match session::read_loop(&ctx, &peer, stream, transport).await {
         Ok(()) => {}
         Err(e) if e.peer_went_away() => {
             tracing::debug!(%peer, "mesh: inbound connection closed by the peer");
             if let Some(g) = generation {
-                ctx.shared.peer_closed(&peer, g);
+                ctx.shared.peer_closed(&peer, g, since);
             }
         }
         Err(e) => tracing::warn!(%peer, error = %e, "mesh: inbound connection dropped"),
@@ -227,6 +228,7 @@ async fn peer_task(ctx: Arc<Ctx>, queue: Arc<PeerQueue>) {
         if let Some((addr, generation)) = ctx.shared.member_link(&queue.name) {
             match session::dial(&ctx, addr, &queue.name).await {
                 Ok((stream, transport)) => {
+                    let since = std::time::Instant::now();
                     tracing::debug!(peer = %queue.name, %addr, "mesh: connected");
                     delay = RECONNECT_MIN;
                     failures = 0;
@@ -234,7 +236,7 @@ async fn peer_task(ctx: Arc<Ctx>, queue: Arc<PeerQueue>) {
                         Ok(()) => return,
                         Err(e) => {
                             if e.peer_went_away() {
-                                ctx.shared.peer_closed(&queue.name, generation);
+                                ctx.shared.peer_closed(&queue.name, generation, since);
                             }
                             tracing::info!(peer = %queue.name, error = %e, "mesh: connection lost; reconnecting");
                         }
@@ -399,7 +401,8 @@ mod tests {
         assert!(shared.closed_peers.lock().unwrap().is_empty(), "a goodbye is not a death");
         rt.block_on(send_and_close(&friend, addr, &[]));
         wait_for("the report", || !shared.closed_peers.lock().unwrap().is_empty());
-        assert_eq!(*shared.closed_peers.lock().unwrap(), vec![("a".to_string(), 7)]);
+        let closed = shared.closed_peers.lock().unwrap().clone();
+        assert_eq!(closed.iter().map(|c| (c.name.as_str(), c.generation)).collect::<Vec<_>>(), [("a", 7)]);
         mesh.stop();
     }
 

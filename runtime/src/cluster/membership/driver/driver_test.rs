@@ -295,6 +295,16 @@ fn config_from_maps_the_membership_settings() {
 }
 
 #[test]
+fn push_pull_sets_both_periodic_announces() {
+    let mut config = lan_config(NonZeroU32::new(3).unwrap());
+    set_push_pull(&mut config, Duration::from_secs(5));
+    for p in [config.periodic_announce, config.periodic_announce_to_down_members] {
+        let p = p.expect("enabled");
+        assert_eq!((p.frequency, p.num_members.get()), (Duration::from_secs(5), 1));
+    }
+}
+
+#[test]
 fn dissemination_grows_and_shrinks_with_the_cluster() {
     let mut node = Membership::new(identity(0), lan_config(NonZeroU32::new(3).unwrap()), 1);
     assert_eq!(node.max_transmissions(), 2);
