@@ -62,3 +62,63 @@ fn a_three_node_cluster_forms_and_fails_over() {
         assert!(!out.stderr.contains("panicked at"), "{}", out.describe());
     }
 }
+
+/// `(voters, standbys)` from the last status line printed at or after `since`.
+fn seats(lines: &[(Instant, String)], since: Instant) -> Option<(String, u64, u64)> {
+    lines.iter().rev().filter(|(t, _)| *t >= since).find_map(|(_, l)| {
+        let f: Vec<&str> = l.strip_prefix("raft ")?.split(' ').collect();
+        Some((f.first()?.to_string(), f.get(3)?.parse().ok()?, f.get(4)?.parse().ok()?))
+    })
+}
+
+/// Waits until the latest status lines of `nodes` show exactly
+/// `(leaders, voters, standbys, non-members)`.
+fn settle(nodes: &[Running], want: (usize, usize, usize, usize)) {
+    let deadline = Instant::now() + T;
+    loop {
+        let now = Instant::now();
+        std::thread::sleep(Duration::from_millis(300));
+        let mut roles = std::collections::BTreeMap::new();
+        for n in nodes {
+            let role = seats(&n.timed_lines(), now).map_or_else(|| "?".to_owned(), |(r, _, _)| r);
+            *roles.entry(role).or_insert(0) += 1;
+        }
+        let count = |r: &str| roles.get(r).copied().unwrap_or(0);
+        if (count("leader"), count("voter"), count("standby"), count("non-member")) == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "roles never settled to {want:?}: {roles:?}");
+    }
+}
+
+/// Twelve nodes: five voters, four standbys, three clients outside the
+/// configuration, and every node agrees; when a voter is killed, a standby
+/// takes its seat and a client becomes a standby.
+#[test]
+fn twelve_nodes_fill_five_voter_and_four_standby_seats() {
+    let app = app_fixture("raft");
+    let ports: Vec<u16> = (0..12).map(|_| free_port()).collect();
+    let mut nodes = vec![cluster_node(&app, "m00", ports[0], None, SECRET, &fast())];
+    nodes[0].wait_line(T, |l| l.starts_with("raft leader m00"));
+    for (i, port) in ports.iter().enumerate().skip(1) {
+        nodes.push(cluster_node(&app, &format!("m{i:02}"), *port, Some(ports[0]), SECRET, &fast()));
+    }
+    // The ranking may seat the first leader as a standby; then the voters
+    // elect another. Either way every node ends up agreeing.
+    settle(&nodes, (1, 4, 4, 3));
+
+    let now = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    let voter =
+        nodes.iter().position(|n| seats(&n.timed_lines(), now).is_some_and(|(r, _, _)| r == "voter")).expect("a voter");
+    let mut victim = nodes.remove(voter);
+    victim.signal(libc::SIGKILL);
+    let _ = victim.wait(T);
+    settle(&nodes, (1, 4, 4, 2));
+
+    for mut n in nodes {
+        n.signal(libc::SIGTERM);
+        let out = n.wait(T);
+        assert!(!out.stderr.contains("panicked at"), "{}", out.describe());
+    }
+}
