@@ -122,3 +122,47 @@ fn twelve_nodes_fill_five_voter_and_four_standby_seats() {
         assert!(!out.stderr.contains("panicked at"), "{}", out.describe());
     }
 }
+
+/// A voter that no leader reaches fails `/livez` after ten heartbeat
+/// timeouts, saying why; the cluster's leader itself always passes.
+#[test]
+fn a_voter_cut_off_from_any_leader_fails_liveness() {
+    let app = app_fixture("raft");
+    let ports = [free_port(), free_port(), free_port()];
+    let admin = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut with_admin = fast();
+    with_admin.extend(["admin.enabled=true".to_owned(), format!("admin.address=127.0.0.1:{admin}")]);
+    let mut n1 = cluster_node(&app, "n1", ports[0], None, SECRET, &fast());
+    n1.wait_line(T, |l| l.starts_with("raft leader n1"));
+    let mut n2 = cluster_node(&app, "n2", ports[1], Some(ports[0]), SECRET, &fast());
+    let mut n3 = cluster_node(&app, "n3", ports[2], Some(ports[0]), SECRET, &with_admin);
+    let start = Instant::now();
+    n3.wait_until("n3 a voter under n1", T, |ls| {
+        last(ls, start).is_some_and(|(role, leader, _, voters)| role == "voter" && leader == "n1" && voters == 3)
+    });
+    assert_eq!(http_get(admin, "/livez", None).0, 200);
+
+    // Freeze both others: n3 keeps running but no leader can reach it.
+    n1.signal(libc::SIGSTOP);
+    n2.signal(libc::SIGSTOP);
+    let mut last_body = String::new();
+    let deadline = Instant::now() + T;
+    while Instant::now() < deadline {
+        let (code, body) = http_get(admin, "/livez", None);
+        if code == 503 && body.contains("no contact from a leader") {
+            last_body.clear();
+            break;
+        }
+        last_body = body;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(last_body.is_empty(), "livez never failed on raft contact: {last_body}");
+    for n in [&n1, &n2] {
+        n.signal(libc::SIGCONT);
+    }
+    for mut n in [n1, n2, n3] {
+        n.signal(libc::SIGTERM);
+        let out = n.wait(T);
+        assert!(!out.stderr.contains("panicked at"), "{}", out.describe());
+    }
+}

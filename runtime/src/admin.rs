@@ -302,7 +302,18 @@ async fn livez(State(state): State<Arc<AppState>>) -> Response {
     if let Some(why) = state.shared.gossip_health.lock().unwrap_or_else(|e| e.into_inner()).clone() {
         return (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response();
     }
+    if let Some(why) = raft_liveness(&state.shared) {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response();
+    }
     (StatusCode::OK, "ok").into_response()
+}
+
+/// The "raft last-contact" check (see `raft/liveness.rs`).
+fn raft_liveness(shared: &Shared) -> Option<String> {
+    let (started, heartbeat) = (*shared.raft_liveness.lock().unwrap_or_else(|e| e.into_inner()))?;
+    let role = shared.raft_status.read().unwrap_or_else(|e| e.into_inner()).as_ref()?.role.clone();
+    let contact = shared.raft_transport.last_leader_contact();
+    crate::raft::liveness::check(&role, started, contact, heartbeat, std::time::Instant::now())
 }
 
 /// Readiness: the node has started all its subsystems and is not stopping.

@@ -151,6 +151,9 @@ pub(crate) struct Shared {
     /// What each peer last said about itself: whether it belongs to a
     /// formed Raft cluster (bootstrap waits for nobody that does).
     pub peer_status: Mutex<HashMap<String, bool>>,
+    /// When the Raft service started and its heartbeat timeout, for the
+    /// liveness check; `None` where Raft does not run.
+    pub raft_liveness: Mutex<Option<(Instant, Duration)>>,
     /// Raft calls in flight between nodes, and the local Raft instance.
     pub raft_transport: crate::raft::transport::Transport,
     /// Who hears about membership changes.
@@ -187,6 +190,7 @@ impl Shared {
             gossip_health_score: AtomicU64::new(0),
             raft_transport: Default::default(),
             raft_member: AtomicBool::new(false),
+            raft_liveness: Mutex::new(None),
             peer_status: Mutex::new(HashMap::new()),
             raft_status: RwLock::new(None),
             membership_events: Subscribers::default(),

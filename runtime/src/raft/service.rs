@@ -112,6 +112,8 @@ impl RaftService {
             .block_on(Raft::new(id, Arc::new(config), network, log, sm.clone()))
             .map_err(|e| RaftStartError::Raft(e.to_string()))?;
         shared.raft_transport.set_endpoint(Some(Arc::new(raft.clone())));
+        *shared.raft_liveness.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((Instant::now(), opts.heartbeat_timeout));
         let cancel = CancellationToken::new();
         let state = Loop {
             raft,
@@ -144,6 +146,7 @@ impl RaftService {
             let _ = t.join();
         }
         self.shared.raft_transport.set_endpoint(None);
+        *self.shared.raft_liveness.lock().unwrap_or_else(|e| e.into_inner()) = None;
         *self.shared.raft_status.write().unwrap_or_else(|e| e.into_inner()) = None;
         if let Some(d) = self.scratch.take() {
             let _ = std::fs::remove_dir_all(d);

@@ -37,6 +37,8 @@ pub(crate) trait Endpoint: Send + Sync {
 /// Outstanding calls and the local endpoint. One per node, in [`Shared`].
 #[derive(Default)]
 pub(crate) struct Transport {
+    /// When a leader last replicated to (or heartbeated) this node.
+    last_append: Mutex<Option<std::time::Instant>>,
     next: AtomicU64,
     waiting: Mutex<HashMap<u64, oneshot::Sender<CallResult>>>,
     endpoint: Mutex<Option<Arc<dyn Endpoint>>>,
@@ -48,6 +50,11 @@ impl Transport {
     /// backs off instead of timing out.
     pub(crate) fn set_endpoint(&self, endpoint: Option<Arc<dyn Endpoint>>) {
         *self.endpoint.lock().unwrap_or_else(|e| e.into_inner()) = endpoint;
+    }
+
+    /// When a leader last reached this node with an append or heartbeat.
+    pub(crate) fn last_leader_contact(&self) -> Option<std::time::Instant> {
+        *self.last_append.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Registers a new call; returns its id and where its answer lands.
@@ -81,6 +88,9 @@ impl Transport {
                 }
             }
             Ok(Wire::Request { id, from, call }) => {
+                if matches!(call, Call::Append(_)) {
+                    *self.last_append.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
+                }
                 let endpoint = self.endpoint.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 let shared = shared.clone();
                 spawn(Box::pin(async move {
