@@ -134,7 +134,7 @@ fn a_voter_cut_off_from_any_leader_fails_liveness() {
     with_admin.extend(["admin.enabled=true".to_owned(), format!("admin.address=127.0.0.1:{admin}")]);
     let mut n1 = cluster_node(&app, "n1", ports[0], None, SECRET, &fast());
     n1.wait_line(T, |l| l.starts_with("raft leader n1"));
-    let mut n2 = cluster_node(&app, "n2", ports[1], Some(ports[0]), SECRET, &fast());
+    let n2 = cluster_node(&app, "n2", ports[1], Some(ports[0]), SECRET, &fast());
     let mut n3 = cluster_node(&app, "n3", ports[2], Some(ports[0]), SECRET, &with_admin);
     let start = Instant::now();
     n3.wait_until("n3 a voter under n1", T, |ls| {
