@@ -97,6 +97,7 @@ struct Metrics {
     health: Gauge,
     raft: [Gauge; 4],
     leader_changes: Counter,
+    churn: Counter,
     mesh: [Family<Vec<(String, String)>, Counter>; 5],
     handshake_failures: Counter,
 }
@@ -119,6 +120,7 @@ impl Metrics {
         let health = Gauge::default();
         let raft: [Gauge; 4] = Default::default();
         let leader_changes = Counter::default();
+        let churn = Counter::default();
         registry.register("wippy_processes", "Live processes on this node", processes.clone());
         registry.register("gossip_members", "Cluster members this node sees, itself included", members.clone());
         registry.register("gossip_packets_dropped", "Gossip datagrams that failed to open", dropped.clone());
@@ -145,13 +147,18 @@ impl Metrics {
             registry.register(name, help, gauge.clone());
         }
         registry.register("raft_leader_changes", "Leader changes this node has seen", leader_changes.clone());
+        registry.register(
+            "raft_voter_churn_burst",
+            "Bursts of voter changes (three within a minute) this node made as leader",
+            churn.clone(),
+        );
         let handshake_failures = Counter::default();
         registry.register(
             "mesh_handshake_failures",
             "Internode connections refused in the handshake (wrong secret, wrong peer)",
             handshake_failures.clone(),
         );
-        Metrics { registry, processes, members, dropped, health, raft, leader_changes, mesh, handshake_failures }
+        Metrics { registry, processes, members, dropped, health, raft, leader_changes, churn, mesh, handshake_failures }
     }
 
     /// Copies the current values in and renders the registry.
@@ -181,6 +188,7 @@ impl Metrics {
             gauge.set(i64::try_from(value.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
         }
         self.leader_changes.inner().store(s.raft_leader_changes.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.churn.inner().store(s.raft_churn_bursts.load(Ordering::Relaxed), Ordering::Relaxed);
         let score = shared.gossip_health_score.load(Ordering::Relaxed);
         self.health.set(i64::try_from(score).unwrap_or(i64::MAX));
         self.handshake_failures

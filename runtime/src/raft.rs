@@ -15,6 +15,7 @@
 //!   [`bootstrap`] (when a fresh cluster forms, and with whom).
 
 pub(crate) mod bootstrap;
+pub(crate) mod churn;
 pub(crate) mod liveness;
 pub(crate) mod log_store;
 pub(crate) mod network;

@@ -44,6 +44,8 @@ pub(crate) struct NodeStats {
     pub(crate) raft_non_voters: AtomicU64,
     /// Times this node saw the leader change.
     pub(crate) raft_leader_changes: AtomicU64,
+    /// Bursts of voter changes this node made as leader (see `raft/churn.rs`).
+    pub(crate) raft_churn_bursts: AtomicU64,
 }
 
 impl Default for NodeStats {
@@ -58,6 +60,7 @@ impl Default for NodeStats {
             raft_voters: AtomicU64::new(0),
             raft_non_voters: AtomicU64::new(0),
             raft_leader_changes: AtomicU64::new(0),
+            raft_churn_bursts: AtomicU64::new(0),
         }
     }
 }

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use wippy_lua_stdlib::RaftStatus;
 
 use super::bootstrap::{Bootstrap, Decision};
+use super::churn::Churn;
 use super::network::MeshNetwork;
 use super::plan::{Config as Seats, Step, plan};
 use super::roles::{Candidate, choose};
@@ -125,6 +126,7 @@ impl RaftService {
             view: BTreeSet::new(),
             view_since: Instant::now(),
             last_leader: None,
+            churn: Churn::default(),
         };
         let stop = cancel.clone();
         let thread = std::thread::Builder::new()
@@ -191,6 +193,7 @@ struct Loop {
     view: BTreeSet<u64>,
     view_since: Instant,
     last_leader: Option<u64>,
+    churn: Churn,
 }
 
 impl Loop {
@@ -266,7 +269,17 @@ impl Loop {
             .filter(|(_, matched)| matched.as_ref().is_some_and(|l| l.index + CAUGHT_UP >= last))
             .map(|(id, _)| *id)
             .collect();
-        let alive: BTreeSet<u64> = self.view.iter().copied().chain([self.id]).collect();
+        // A voter is evicted only when gossip says it is gone and it has
+        // stopped answering heartbeats as well.
+        let heard = |id: &u64| {
+            m.heartbeat
+                .as_ref()
+                .and_then(|h| h.get(id))
+                .and_then(|i| i.as_ref())
+                .is_some_and(|i| openraft::Instant::elapsed(&**i) < self.opts.heartbeat_timeout)
+        };
+        let alive: BTreeSet<u64> =
+            self.view.iter().copied().chain([self.id]).chain(voters.iter().copied().filter(heard)).collect();
         let steps = plan(&Seats { voters, learners: learners.clone() }, &want, &caught_up, &alive);
         // One change at a time: each goes through joint consensus, and
         // the next round plans again from the configuration it produced.
@@ -293,8 +306,16 @@ impl Loop {
         (cands, nodes)
     }
 
-    async fn apply(&self, step: Step, nodes: &BTreeMap<u64, RaftNode>, learners: &BTreeSet<u64>) {
+    async fn apply(&mut self, step: Step, nodes: &BTreeMap<u64, RaftNode>, learners: &BTreeSet<u64>) {
         tracing::info!(?step, "raft: reconciling");
+        if matches!(step, Step::Promote(_) | Step::Demote(_))
+            || matches!(&step, Step::Remove(ids) if ids.iter().any(|id| !learners.contains(id)))
+        {
+            if self.churn.record(Instant::now()) {
+                self.shared.stats.raft_churn_bursts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!("raft: voters changed three times within a minute");
+            }
+        }
         let result = match step {
             Step::AddLearners(ids) => {
                 for id in ids {
