@@ -308,13 +308,11 @@ impl Loop {
 
     async fn apply(&mut self, step: Step, nodes: &BTreeMap<u64, RaftNode>, learners: &BTreeSet<u64>) {
         tracing::info!(?step, "raft: reconciling");
-        if matches!(step, Step::Promote(_) | Step::Demote(_))
-            || matches!(&step, Step::Remove(ids) if ids.iter().any(|id| !learners.contains(id)))
-        {
-            if self.churn.record(Instant::now()) {
-                self.shared.stats.raft_churn_bursts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tracing::warn!("raft: voters changed three times within a minute");
-            }
+        let voters_change = matches!(step, Step::Promote(_) | Step::Demote(_))
+            || matches!(&step, Step::Remove(ids) if ids.iter().any(|id| !learners.contains(id)));
+        if voters_change && self.churn.record(Instant::now()) {
+            self.shared.stats.raft_churn_bursts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!("raft: voters changed three times within a minute");
         }
         let result = match step {
             Step::AddLearners(ids) => {
