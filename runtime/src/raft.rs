@@ -30,6 +30,7 @@ pub(crate) mod store;
 mod store_test;
 pub(crate) mod transport;
 pub(crate) mod types;
+pub(crate) mod writer;
 
 #[cfg(test)]
 mod service_test;

@@ -177,6 +177,9 @@ where
                 Call::Append(req) => raft.append_entries(req).await.map(Answer::Append).map_err(text),
                 Call::Vote(req) => raft.vote(req).await.map(Answer::Vote).map_err(text),
                 Call::PreVote(req) => raft.pre_vote(req).await.map(Answer::Vote).map_err(text),
+                Call::Write(cmd) => {
+                    raft.client_write(cmd).await.map(|r| Answer::Written(r.data)).map_err(|e| e.to_string())
+                }
                 Call::Snapshot { vote, meta, data } => raft
                     .install_full_snapshot(vote, openraft::Snapshot { meta, snapshot: Cursor::new(data) })
                     .await

@@ -9,7 +9,7 @@ use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotRespon
 use openraft::type_config::alias::{SnapshotMetaOf, VoteOf};
 use serde::{Deserialize, Serialize};
 
-use super::types::TypeConfig;
+use super::types::{Command, Response, TypeConfig};
 
 /// One frame of the raft class.
 #[derive(Debug, Serialize, Deserialize)]
@@ -41,6 +41,9 @@ pub(crate) enum Call {
     Vote(VoteRequest<TypeConfig>),
     /// Ask whether a vote would be granted, without disturbing a leader.
     PreVote(VoteRequest<TypeConfig>),
+    /// Append a command to the log (sent to the leader by a node that is
+    /// not; answered once committed and applied).
+    Write(Command),
     /// Install a whole snapshot.
     Snapshot {
         /// The leader's vote.
@@ -61,6 +64,8 @@ pub(crate) enum Answer {
     Vote(VoteResponse<TypeConfig>),
     /// To `Call::Snapshot`.
     Snapshot(SnapshotResponse<TypeConfig>),
+    /// To `Call::Write`: what applying the command answered.
+    Written(Response),
 }
 
 /// Encodes a frame payload.

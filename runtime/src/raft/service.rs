@@ -25,7 +25,8 @@ use super::plan::{Config as Seats, Step, plan};
 use super::roles::{Candidate, choose};
 use super::state_machine::StateMachine;
 use super::store::{self, StoreError};
-use super::types::{RaftNode, TypeConfig, node_id};
+use super::types::{Command, RaftNode, Response, TypeConfig, node_id};
+use super::writer::{WriteError, Writer};
 use crate::shared::Shared;
 
 /// How often the service looks at gossip and at openraft's metrics.
@@ -84,6 +85,10 @@ impl From<StoreError> for RaftStartError {
 /// A running Raft service; [`RaftService::stop`] shuts openraft down and
 /// joins the thread.
 pub(crate) struct RaftService {
+    /// Writes from this node, and the local replica for reads.
+    writer: Writer,
+    sm: StateMachine,
+    handle: tokio::runtime::Handle,
     cancel: CancellationToken,
     thread: Option<JoinHandle<()>>,
     shared: Arc<Shared>,
@@ -115,6 +120,9 @@ impl RaftService {
         shared.raft_transport.set_endpoint(Some(Arc::new(raft.clone())));
         *shared.raft_liveness.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((Instant::now(), opts.heartbeat_timeout));
+        let writer = Writer { raft: raft.clone(), shared: shared.clone(), me: me.clone() };
+        let sm_read = sm.clone();
+        let handle = rt.handle().clone();
         let cancel = CancellationToken::new();
         let state = Loop {
             raft,
@@ -134,7 +142,25 @@ impl RaftService {
             .spawn(move || rt.block_on(state.run(stop)))
             .map_err(RaftStartError::Thread)?;
         tracing::info!(node = %me, id, dir = %dir.display(), expect = opts.bootstrap_expect, "raft started");
-        Ok(RaftService { cancel, thread: Some(thread), shared, scratch })
+        Ok(RaftService { writer, sm: sm_read, handle, cancel, thread: Some(thread), shared, scratch })
+    }
+
+    /// Commits `cmd` through the leader and waits for it (blocking the
+    /// calling thread; the work runs on the Raft thread).
+    #[allow(dead_code, reason = "called by the store, lock and name APIs built on the Raft core")]
+    pub(crate) fn write(&self, cmd: Command) -> Result<Response, WriteError> {
+        let writer = self.writer.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.handle.spawn(async move {
+            let _ = tx.send(writer.write(cmd).await);
+        });
+        rx.recv().unwrap_or(Err(WriteError::Timeout(Duration::ZERO)))
+    }
+
+    /// The value of `key` in this node's replica.
+    #[allow(dead_code, reason = "read by the store and name APIs built on the Raft core")]
+    pub(crate) fn read(&self, key: &str) -> Option<Vec<u8>> {
+        self.sm.get(key).ok().flatten()
     }
 
     /// Shuts openraft down and waits for the thread.

@@ -9,6 +9,8 @@ use std::time::Duration;
 use super::service::{RaftOptions, RaftService};
 use super::store_test::TempDir;
 use super::test_cluster::{TestNode, set_views, wait_for};
+use super::types::Command;
+use super::writer::WriteError;
 
 fn options(dir: &TempDir, expect: usize) -> RaftOptions {
     RaftOptions {
@@ -99,4 +101,63 @@ fn a_single_node_bootstraps_alone_and_keeps_its_state_across_restarts() {
     });
     service.stop();
     node.stop_mesh();
+}
+
+fn put(key: &str, value: &[u8]) -> Command {
+    Command::Put { key: key.into(), value: value.to_vec() }
+}
+
+/// Writes from a follower reach every replica; after the leader is cut
+/// off the survivors keep committing; a node left alone cannot.
+#[test]
+fn writes_commit_everywhere_survive_a_leader_loss_and_stall_without_quorum() {
+    let dirs = [TempDir::new(), TempDir::new(), TempDir::new()];
+    let mut nodes = vec![TestNode::start("w1"), TestNode::start("w2"), TestNode::start("w3")];
+    set_views(&nodes.iter().collect::<Vec<_>>());
+    let mut services: Vec<Option<RaftService>> = nodes
+        .iter()
+        .zip(&dirs)
+        .map(|(n, d)| Some(RaftService::start(&options(d, 3), n.shared.clone()).unwrap()))
+        .collect();
+    wait_for("three voters under one leader", Duration::from_secs(20), || {
+        nodes.iter().all(|n| voters(n).as_deref() == Some("3") && status(n).is_some_and(|(_, l, _)| !l.is_empty()))
+    });
+    let leader = status(&nodes[0]).unwrap().1;
+    let li = nodes.iter().position(|n| n.shared.node_id == leader).unwrap();
+    let follower = (li + 1) % 3;
+
+    // A follower's write is forwarded to the leader and lands everywhere.
+    let before = services[follower].as_ref().unwrap().write(put("k", b"v1")).unwrap();
+    assert_eq!(before.previous, None);
+    let again = services[li].as_ref().unwrap().write(put("k", b"v2")).unwrap();
+    assert_eq!(again.previous.as_deref(), Some(&b"v1"[..]));
+    wait_for("every replica applied both", Duration::from_secs(10), || {
+        services.iter().flatten().all(|s| s.read("k").as_deref() == Some(&b"v2"[..]))
+    });
+
+    // The leader goes; the two others elect one and keep committing.
+    services[li].take().unwrap().stop();
+    nodes[li].stop_mesh();
+    let rest: Vec<usize> = (0..3).filter(|&i| i != li).collect();
+    set_views(&rest.iter().map(|&i| &nodes[i]).collect::<Vec<_>>());
+    let r = services[rest[0]].as_ref().unwrap().write(put("k", b"v3")).unwrap();
+    assert_eq!(r.previous.as_deref(), Some(&b"v2"[..]));
+    assert_eq!(
+        services[rest[1]].as_ref().unwrap().write(Command::Delete { key: "k".into() }).unwrap().previous.as_deref(),
+        Some(&b"v3"[..])
+    );
+
+    // One of three voters alone has no quorum: the write does not commit.
+    services[rest[1]].take().unwrap().stop();
+    nodes[rest[1]].stop_mesh();
+    let lone = services[rest[0]].as_ref().unwrap();
+    assert!(matches!(lone.write(put("k", b"lost")), Err(WriteError::Timeout(_))));
+    assert_eq!(lone.read("k"), None, "nothing was applied");
+
+    for s in services.iter_mut().filter_map(Option::take) {
+        s.stop();
+    }
+    for n in &mut nodes {
+        n.stop_mesh();
+    }
 }
