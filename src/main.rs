@@ -213,6 +213,7 @@ fn raft_options(cfg: &Config) -> Option<RaftOptions> {
         max_standbys: r.max_standbys,
         heartbeat_timeout: r.heartbeat_timeout.as_std(),
         reconcile_debounce: r.reconcile_debounce.as_std(),
+        reconcile_timeout: r.reconcile_timeout.as_std(),
         snapshot_threshold: r.snapshot_threshold,
         trailing_logs: r.trailing_logs,
     })

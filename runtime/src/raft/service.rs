@@ -56,6 +56,8 @@ pub struct RaftOptions {
     /// How long the leader waits for the view to settle before it
     /// reassigns seats.
     pub reconcile_debounce: Duration,
+    /// Time limit for one membership change (`reconcile_timeout`).
+    pub reconcile_timeout: Duration,
     /// Take a snapshot after this many new entries.
     pub snapshot_threshold: u64,
     /// Entries kept behind a snapshot for followers that are slightly behind.
@@ -230,7 +232,12 @@ impl Loop {
                 _ = tick.tick() => {}
                 () = stop.cancelled() => break,
             }
-            self.step().await;
+            // A step can wait on a commit that never comes (no quorum);
+            // stopping must not wait for it.
+            tokio::select! {
+                () = self.step() => {}
+                () = stop.cancelled() => break,
+            }
         }
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "raft: shutdown failed");
@@ -310,7 +317,10 @@ impl Loop {
         // One change at a time: each goes through joint consensus, and
         // the next round plans again from the configuration it produced.
         if let Some(first) = steps.into_iter().next() {
-            self.apply(first, &nodes, &learners).await;
+            let limit = self.opts.reconcile_timeout;
+            if tokio::time::timeout(limit, self.apply(first, &nodes, &learners)).await.is_err() {
+                tracing::info!(?limit, "raft: membership change not committed in time; retrying next round");
+            }
         }
     }
 

@@ -21,6 +21,7 @@ fn options(dir: &TempDir, expect: usize) -> RaftOptions {
         max_standbys: 4,
         heartbeat_timeout: Duration::from_millis(300),
         reconcile_debounce: Duration::from_millis(200),
+        reconcile_timeout: Duration::from_secs(2),
         snapshot_threshold: 1000,
         trailing_logs: 100,
     }
