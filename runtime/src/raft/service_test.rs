@@ -37,16 +37,24 @@ fn voters(node: &TestNode) -> Option<String> {
     s.stats.into_iter().find(|(k, _)| k == "voters").map(|(_, v)| v)
 }
 
-#[test]
-fn three_nodes_bootstrap_elect_and_fail_over() {
+/// Three nodes `<prefix>1..3` that see each other, each with a Raft
+/// service expecting three to bootstrap; the directories live as long as
+/// the first element.
+fn three(prefix: &str) -> ([TempDir; 3], Vec<TestNode>, Vec<Option<RaftService>>) {
     let dirs = [TempDir::new(), TempDir::new(), TempDir::new()];
-    let mut nodes = vec![TestNode::start("r1"), TestNode::start("r2"), TestNode::start("r3")];
+    let nodes: Vec<TestNode> = (1..=3).map(|i| TestNode::start(&format!("{prefix}{i}"))).collect();
     set_views(&nodes.iter().collect::<Vec<_>>());
-    let mut services: Vec<Option<RaftService>> = nodes
+    let services = nodes
         .iter()
         .zip(&dirs)
         .map(|(n, d)| Some(RaftService::start(&options(d, 3), n.shared.clone()).unwrap()))
         .collect();
+    (dirs, nodes, services)
+}
+
+#[test]
+fn three_nodes_bootstrap_elect_and_fail_over() {
+    let (_dirs, mut nodes, mut services) = three("r");
 
     // One leader, known to all, three voters everywhere.
     wait_for("a leader everyone agrees on", Duration::from_secs(20), || {
@@ -112,14 +120,7 @@ fn put(key: &str, value: &[u8]) -> Command {
 /// off the survivors keep committing; a node left alone cannot.
 #[test]
 fn writes_commit_everywhere_survive_a_leader_loss_and_stall_without_quorum() {
-    let dirs = [TempDir::new(), TempDir::new(), TempDir::new()];
-    let mut nodes = vec![TestNode::start("w1"), TestNode::start("w2"), TestNode::start("w3")];
-    set_views(&nodes.iter().collect::<Vec<_>>());
-    let mut services: Vec<Option<RaftService>> = nodes
-        .iter()
-        .zip(&dirs)
-        .map(|(n, d)| Some(RaftService::start(&options(d, 3), n.shared.clone()).unwrap()))
-        .collect();
+    let (_dirs, mut nodes, mut services) = three("w");
     wait_for("three voters under one leader", Duration::from_secs(20), || {
         nodes.iter().all(|n| voters(n).as_deref() == Some("3") && status(n).is_some_and(|(_, l, _)| !l.is_empty()))
     });
