@@ -12,8 +12,8 @@ use openraft::storage::RaftStateMachine;
 use openraft::type_config::alias::{SnapshotOf, VoteOf};
 use openraft::{Raft, RaftNetworkFactory, RaftNetworkV2};
 
-use super::rpc::{Answer, Call, Wire};
-use super::transport::{CallFuture, Endpoint};
+use super::rpc::{Answer, Call};
+use super::transport::{CallError, CallFuture, Endpoint};
 use super::types::{RaftNode, TypeConfig};
 use crate::shared::Shared;
 
@@ -42,45 +42,30 @@ pub(crate) struct MeshClient {
     shared: Arc<Shared>,
 }
 
-/// Why a call got no answer.
-enum CallError {
-    /// The target is not a reachable member, or its queue is full.
-    Unreachable(String),
-    /// No answer within the time allowed.
-    Timeout(Duration),
-    /// The target answered with an error.
-    Remote(String),
+impl MeshClient {
+    /// One RPC: the call, its answer of the expected kind (`pick`), and
+    /// failures in openraft's terms.
+    async fn rpc<T>(
+        &self,
+        call: Call,
+        ttl: Duration,
+        action: RPCTypes,
+        pick: fn(Answer) -> Option<T>,
+    ) -> Result<T, RPCError<TypeConfig>> {
+        match self.shared.raft_transport.call(&self.shared, &self.to, &self.name, call, ttl).await {
+            Ok(answer) => pick(answer).ok_or_else(mismatch),
+            Err(CallError::Unreachable(m)) => Err(RPCError::Unreachable(Unreachable::from_string(m))),
+            Err(CallError::Timeout(timeout)) => {
+                Err(RPCError::Timeout(Timeout { action, id: self.id, target: self.target, timeout }))
+            }
+            Err(CallError::Remote(m)) => Err(RPCError::Network(NetworkError::from_string(m))),
+        }
+    }
 }
 
-impl MeshClient {
-    async fn call(&self, call: Call, ttl: Duration) -> Result<Answer, CallError> {
-        let transport = &self.shared.raft_transport;
-        let (id, rx) = transport.register();
-        let wire = Wire::Request { id, from: self.name.clone(), call };
-        if let Err(e) = self.shared.send_raft(&self.to, &wire) {
-            transport.forget(id);
-            return Err(CallError::Unreachable(e));
-        }
-        match tokio::time::timeout(ttl, rx).await {
-            Ok(Ok(Ok(answer))) => Ok(answer),
-            Ok(Ok(Err(remote))) => Err(CallError::Remote(remote)),
-            Ok(Err(_)) => Err(CallError::Unreachable("call abandoned".into())),
-            Err(_) => {
-                transport.forget(id);
-                Err(CallError::Timeout(ttl))
-            }
-        }
-    }
-
-    fn rpc_error(&self, e: CallError, action: RPCTypes) -> RPCError<TypeConfig> {
-        match e {
-            CallError::Unreachable(m) => RPCError::Unreachable(Unreachable::from_string(m)),
-            CallError::Timeout(timeout) => {
-                RPCError::Timeout(Timeout { action, id: self.id, target: self.target, timeout })
-            }
-            CallError::Remote(m) => RPCError::Network(NetworkError::from_string(m)),
-        }
-    }
+/// The answer to a vote or a pre-vote.
+fn vote_answer(a: Answer) -> Option<VoteResponse<TypeConfig>> {
+    if let Answer::Vote(r) = a { Some(r) } else { None }
 }
 
 /// An answer of the wrong kind: the peer runs something else.
@@ -96,11 +81,8 @@ impl RaftNetworkV2<TypeConfig> for MeshClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        match self.call(Call::Append(rpc), option.soft_ttl()).await {
-            Ok(Answer::Append(r)) => Ok(r),
-            Ok(_) => Err(mismatch()),
-            Err(e) => Err(self.rpc_error(e, RPCTypes::AppendEntries)),
-        }
+        let pick = |a| if let Answer::Append(r) = a { Some(r) } else { None };
+        self.rpc(Call::Append(rpc), option.soft_ttl(), RPCTypes::AppendEntries, pick).await
     }
 
     async fn vote(
@@ -108,11 +90,7 @@ impl RaftNetworkV2<TypeConfig> for MeshClient {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        match self.call(Call::Vote(rpc), option.soft_ttl()).await {
-            Ok(Answer::Vote(r)) => Ok(r),
-            Ok(_) => Err(mismatch()),
-            Err(e) => Err(self.rpc_error(e, RPCTypes::Vote)),
-        }
+        self.rpc(Call::Vote(rpc), option.soft_ttl(), RPCTypes::Vote, vote_answer).await
     }
 
     async fn pre_vote(
@@ -120,11 +98,7 @@ impl RaftNetworkV2<TypeConfig> for MeshClient {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        match self.call(Call::PreVote(rpc), option.soft_ttl()).await {
-            Ok(Answer::Vote(r)) => Ok(r),
-            Ok(_) => Err(mismatch()),
-            Err(e) => Err(self.rpc_error(e, RPCTypes::Vote)),
-        }
+        self.rpc(Call::PreVote(rpc), option.soft_ttl(), RPCTypes::Vote, vote_answer).await
     }
 
     async fn full_snapshot(
@@ -136,7 +110,7 @@ impl RaftNetworkV2<TypeConfig> for MeshClient {
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
         let call = Call::Snapshot { vote, meta: snapshot.meta, data: snapshot.snapshot.into_inner() };
         let result = tokio::select! {
-            r = self.call(call, option.hard_ttl()) => r,
+            r = self.shared.raft_transport.call(&self.shared, &self.to, &self.name, call, option.hard_ttl()) => r,
             closed = cancel => return Err(StreamingError::Closed(closed)),
         };
         match result {

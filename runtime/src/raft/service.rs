@@ -260,8 +260,7 @@ impl Loop {
         let (candidates, nodes) = self.candidates();
         let now = Instant::now();
         if !initialized {
-            let fresh: Vec<Candidate> = candidates.clone();
-            if let Decision::Initialize(ids) = self.boot.observe(now, &fresh, self.shared.raft_cluster_visible()) {
+            if let Decision::Initialize(ids) = self.boot.observe(now, &candidates, self.shared.raft_cluster_visible()) {
                 let members: BTreeMap<u64, RaftNode> =
                     ids.iter().filter_map(|id| nodes.get(id).map(|n| (*id, n.clone()))).collect();
                 tracing::info!(voters = ?members.values().map(|n| n.name.as_str()).collect::<Vec<_>>(), "raft: bootstrapping");

@@ -13,6 +13,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -25,6 +26,17 @@ pub(crate) type CallResult = Result<Answer, String>;
 
 /// A boxed future of a call's answer.
 pub(crate) type CallFuture = Pin<Box<dyn Future<Output = CallResult> + Send>>;
+
+/// Why a call got no answer.
+#[derive(Debug)]
+pub(crate) enum CallError {
+    /// The target is not a reachable member, or its queue is full.
+    Unreachable(String),
+    /// No answer within the time allowed.
+    Timeout(Duration),
+    /// The target answered with an error.
+    Remote(String),
+}
 
 /// The local Raft instance as the transport sees it: something that
 /// answers calls. Kept as a trait so the transport does not depend on the
@@ -58,7 +70,7 @@ impl Transport {
     }
 
     /// Registers a new call; returns its id and where its answer lands.
-    pub(crate) fn register(&self) -> (u64, oneshot::Receiver<CallResult>) {
+    fn register(&self) -> (u64, oneshot::Receiver<CallResult>) {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(id, tx);
@@ -66,8 +78,34 @@ impl Transport {
     }
 
     /// Gives up on call `id` (it timed out).
-    pub(crate) fn forget(&self, id: u64) {
+    fn forget(&self, id: u64) {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    }
+
+    /// Sends `call` from this node (`from`) to node `to` and waits up to
+    /// `ttl` for the answer.
+    pub(crate) async fn call(
+        &self,
+        shared: &Shared,
+        to: &str,
+        from: &str,
+        call: Call,
+        ttl: Duration,
+    ) -> Result<Answer, CallError> {
+        let (id, rx) = self.register();
+        if let Err(e) = shared.send_raft(to, &Wire::Request { id, from: from.to_owned(), call }) {
+            self.forget(id);
+            return Err(CallError::Unreachable(e));
+        }
+        match tokio::time::timeout(ttl, rx).await {
+            Ok(Ok(Ok(answer))) => Ok(answer),
+            Ok(Ok(Err(remote))) => Err(CallError::Remote(remote)),
+            Ok(Err(_)) => Err(CallError::Unreachable("call abandoned".into())),
+            Err(_) => {
+                self.forget(id);
+                Err(CallError::Timeout(ttl))
+            }
+        }
     }
 
     /// Handles one `raft` frame from `peer`. Requests are answered on a

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use openraft::Raft;
 use thiserror::Error;
 
-use super::rpc::{Answer, Call, Wire};
+use super::rpc::{Answer, Call};
 use super::state_machine::StateMachine;
 use super::types::{Command, Response, TypeConfig};
 use crate::shared::Shared;
@@ -64,19 +64,9 @@ impl Writer {
     /// Sends the write to `leader` and waits up to `within` for its answer.
     async fn forward(&self, leader: &str, cmd: Command, within: Duration) -> Option<Response> {
         let transport = &self.shared.raft_transport;
-        let (id, rx) = transport.register();
-        if self.shared.send_raft(leader, &Wire::Request { id, from: self.me.clone(), call: Call::Write(cmd) }).is_err()
-        {
-            transport.forget(id);
-            return None;
-        }
-        match tokio::time::timeout(within, rx).await {
-            Ok(Ok(Ok(Answer::Written(r)))) => Some(r),
-            Ok(_) => None,
-            Err(_) => {
-                transport.forget(id);
-                None
-            }
+        match transport.call(&self.shared, leader, &self.me, Call::Write(cmd), within).await {
+            Ok(Answer::Written(r)) => Some(r),
+            _ => None,
         }
     }
 }

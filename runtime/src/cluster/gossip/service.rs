@@ -214,11 +214,7 @@ impl Service {
         let effects = self.membership.drain();
         self.send_all(&effects);
         let Effects { timers, events, .. } = effects;
-        for (timer, at) in timers {
-            self.seq += 1;
-            self.timers.push(Reverse((at, self.seq)));
-            self.timer_data.push((self.seq, timer));
-        }
+        self.arm(timers);
         // foca reports no event when a member turns suspect (or back), so
         // the view is also republished whenever a member's state changed.
         let states: Vec<(SocketAddr, foca::State)> =
@@ -310,11 +306,7 @@ impl Service {
         }
         let effects = self.membership.drain();
         self.send_all(&effects);
-        for (timer, at) in effects.timers {
-            self.seq += 1;
-            self.timers.push(Reverse((at, self.seq)));
-            self.timer_data.push((self.seq, timer));
-        }
+        self.arm(effects.timers);
         // After the view is rewritten, so whoever reacts reads the new one.
         for d in std::mem::take(&mut self.deferred) {
             match d {
@@ -326,6 +318,15 @@ impl Service {
                     self.shared.membership_events.publish(&ev);
                 }
             }
+        }
+    }
+
+    /// Queues the timers the core asked for.
+    fn arm(&mut self, timers: Vec<(Timer, Instant)>) {
+        for (timer, at) in timers {
+            self.seq += 1;
+            self.timers.push(Reverse((at, self.seq)));
+            self.timer_data.push((self.seq, timer));
         }
     }
 
