@@ -5,25 +5,18 @@
 
 #[path = "common/harness.rs"]
 mod common;
+#[path = "common/raft.rs"]
+mod raft;
 
 use std::time::{Duration, Instant};
 
 use common::*;
+use raft::{fast, roles, status};
 
 const T: Duration = Duration::from_secs(30);
 
-/// Fast timeouts so the test does not wait on the production defaults.
-fn fast() -> Vec<String> {
-    vec!["cluster.raft.heartbeat_timeout=500ms".to_owned(), "cluster.raft.reconcile_debounce=300ms".to_owned()]
-}
-
-/// `(role, leader, term, voters)` from the last status line printed at or after `since`.
-fn last(lines: &[(Instant, String)], since: Instant) -> Option<(String, String, u64, u64)> {
-    lines.iter().rev().filter(|(t, _)| *t >= since).find_map(|(_, l)| {
-        let mut f = l.strip_prefix("raft ")?.split(' ');
-        let (role, leader, term, voters) = (f.next()?, f.next()?, f.next()?, f.next()?);
-        Some((role.to_owned(), leader.to_owned(), term.parse().ok()?, voters.parse().ok()?))
-    })
+fn settle(nodes: &[Running], want: (usize, usize, usize, usize)) {
+    raft::settle(nodes, want, T);
 }
 
 #[test]
@@ -37,11 +30,11 @@ fn a_three_node_cluster_forms_and_fails_over() {
     let start = Instant::now();
     for n in [&mut n1, &mut n2, &mut n3] {
         n.wait_until("three voters and leader n1", T, |ls| {
-            last(ls, start).is_some_and(|(_, leader, _, voters)| leader == "n1" && voters == 3)
+            status(ls, start).is_some_and(|s| s.leader == "n1" && s.voters == 3)
         });
     }
-    let (_, _, term, _) = last(&n1.timed_lines(), start).unwrap();
-    let roles: Vec<String> = [&n1, &n2, &n3].iter().map(|n| last(&n.timed_lines(), start).unwrap().0).collect();
+    let term = status(&n1.timed_lines(), start).unwrap().term;
+    let roles: Vec<String> = [&n1, &n2, &n3].iter().map(|n| status(&n.timed_lines(), start).unwrap().role).collect();
     assert_eq!(roles, ["leader", "voter", "voter"]);
 
     n1.signal(libc::SIGKILL);
@@ -49,12 +42,12 @@ fn a_three_node_cluster_forms_and_fails_over() {
     let killed = Instant::now();
     for n in [&mut n2, &mut n3] {
         n.wait_until("a new leader", T, |ls| {
-            last(ls, killed).is_some_and(|(_, leader, t, _)| (leader == "n2" || leader == "n3") && t > term)
+            status(ls, killed).is_some_and(|s| (s.leader == "n2" || s.leader == "n3") && s.term > term)
         });
     }
-    let a = last(&n2.timed_lines(), killed).unwrap();
-    let b = last(&n3.timed_lines(), killed).unwrap();
-    assert_eq!(a.1, b.1, "both agree on the new leader");
+    let a = status(&n2.timed_lines(), killed).unwrap();
+    let b = status(&n3.timed_lines(), killed).unwrap();
+    assert_eq!(a.leader, b.leader, "both agree on the new leader");
 
     for mut n in [n2, n3] {
         n.signal(libc::SIGTERM);
@@ -63,31 +56,59 @@ fn a_three_node_cluster_forms_and_fails_over() {
     }
 }
 
-/// `(voters, standbys)` from the last status line printed at or after `since`.
-fn seats(lines: &[(Instant, String)], since: Instant) -> Option<(String, u64, u64)> {
-    lines.iter().rev().filter(|(t, _)| *t >= since).find_map(|(_, l)| {
-        let f: Vec<&str> = l.strip_prefix("raft ")?.split(' ').collect();
-        Some((f.first()?.to_string(), f.get(3)?.parse().ok()?, f.get(4)?.parse().ok()?))
-    })
+/// Five nodes with the default five voting seats: all five vote.
+#[test]
+fn five_nodes_all_vote() {
+    let app = app_fixture("raft");
+    let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
+    let mut nodes = vec![cluster_node(&app, "f0", ports[0], None, SECRET, &fast())];
+    nodes[0].wait_line(T, |l| l.starts_with("raft leader f0"));
+    for (i, port) in ports.iter().enumerate().skip(1) {
+        nodes.push(cluster_node(&app, &format!("f{i}"), *port, Some(ports[0]), SECRET, &fast()));
+    }
+    settle(&nodes, (1, 4, 0, 0));
+    stop_all(nodes);
 }
 
-/// Waits until the latest status lines of `nodes` show exactly
-/// `(leaders, voters, standbys, non-members)`.
-fn settle(nodes: &[Running], want: (usize, usize, usize, usize)) {
-    let deadline = Instant::now() + T;
-    loop {
-        let now = Instant::now();
-        std::thread::sleep(Duration::from_millis(300));
-        let mut roles = std::collections::BTreeMap::new();
-        for n in nodes {
-            let role = seats(&n.timed_lines(), now).map_or_else(|| "?".to_owned(), |(r, _, _)| r);
-            *roles.entry(role).or_insert(0) += 1;
-        }
-        let count = |r: &str| roles.get(r).copied().unwrap_or(0);
-        if (count("leader"), count("voter"), count("standby"), count("non-member")) == want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "roles never settled to {want:?}: {roles:?}");
+/// Three voting seats over failure domains a, a, a, b, c: the voters are
+/// one node of each domain (the ranking fills distinct domains first),
+/// the other two a-nodes stand by.
+#[test]
+fn voters_spread_over_failure_domains() {
+    let app = app_fixture("raft");
+    let domains = ["a", "a", "a", "b", "c"];
+    let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
+    let opts = |i: usize| {
+        let mut o = fast();
+        o.push(format!("cluster.failure_domain={}", domains[i]));
+        o.push("cluster.raft.max_voters=3".to_owned());
+        o
+    };
+    let mut nodes = vec![cluster_node(&app, "d0", ports[0], None, SECRET, &opts(0))];
+    nodes[0].wait_line(T, |l| l.starts_with("raft leader d0"));
+    for (i, port) in ports.iter().enumerate().skip(1) {
+        nodes.push(cluster_node(&app, &format!("d{i}"), *port, Some(ports[0]), SECRET, &opts(i)));
+    }
+    settle(&nodes, (1, 2, 2, 0));
+    let now = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    let seated: Vec<&str> = roles(&nodes, now)
+        .iter()
+        .zip(domains)
+        .filter(|(r, _)| *r == "leader" || *r == "voter")
+        .map(|(_, d)| d)
+        .collect();
+    let mut spread = seated.clone();
+    spread.sort();
+    assert_eq!(spread, ["a", "b", "c"], "voters by domain: {seated:?}");
+    stop_all(nodes);
+}
+
+fn stop_all(nodes: Vec<Running>) {
+    for mut n in nodes {
+        n.signal(libc::SIGTERM);
+        let out = n.wait(T);
+        assert!(!out.stderr.contains("panicked at"), "{}", out.describe());
     }
 }
 
@@ -109,18 +130,12 @@ fn twelve_nodes_fill_five_voter_and_four_standby_seats() {
 
     let now = Instant::now();
     std::thread::sleep(Duration::from_millis(300));
-    let voter =
-        nodes.iter().position(|n| seats(&n.timed_lines(), now).is_some_and(|(r, _, _)| r == "voter")).expect("a voter");
+    let voter = roles(&nodes, now).iter().position(|r| r == "voter").expect("a voter");
     let mut victim = nodes.remove(voter);
     victim.signal(libc::SIGKILL);
     let _ = victim.wait(T);
     settle(&nodes, (1, 4, 4, 2));
-
-    for mut n in nodes {
-        n.signal(libc::SIGTERM);
-        let out = n.wait(T);
-        assert!(!out.stderr.contains("panicked at"), "{}", out.describe());
-    }
+    stop_all(nodes);
 }
 
 /// A voter that no leader reaches fails `/livez` after ten heartbeat
@@ -138,7 +153,7 @@ fn a_voter_cut_off_from_any_leader_fails_liveness() {
     let mut n3 = cluster_node(&app, "n3", ports[2], Some(ports[0]), SECRET, &with_admin);
     let start = Instant::now();
     n3.wait_until("n3 a voter under n1", T, |ls| {
-        last(ls, start).is_some_and(|(role, leader, _, voters)| role == "voter" && leader == "n1" && voters == 3)
+        status(ls, start).is_some_and(|s| s.role == "voter" && s.leader == "n1" && s.voters == 3)
     });
     assert_eq!(http_get(admin, "/livez", None).0, 200);
 

@@ -79,6 +79,86 @@ pub struct RaftStatus {
     pub stats: Vec<(String, String)>,
 }
 
+/// One call on a replicated store, as `store.get(id):...` makes it. Keys
+/// are non-empty strings; values anything a message can carry except nil.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreOp {
+    /// `s:get(k)` → the value, or `NOT_FOUND`.
+    Get {
+        /// The key.
+        key: String,
+    },
+    /// `s:entry(k)` → `{key, value, version}`, or `NOT_FOUND`.
+    Entry {
+        /// The key.
+        key: String,
+    },
+    /// `s:has(k)` → whether the key exists.
+    Has {
+        /// The key.
+        key: String,
+    },
+    /// `s:set(k, v [, ttl])` → `true`.
+    Set {
+        /// The key.
+        key: String,
+        /// The value.
+        value: Value,
+        /// Lifetime in milliseconds.
+        ttl_ms: Option<u64>,
+    },
+    /// `s:put(k, v, opts)` → the new entry, or `ALREADY_EXISTS` / `NOT_FOUND`
+    /// when the condition does not hold.
+    Put {
+        /// The key.
+        key: String,
+        /// The value.
+        value: Value,
+        /// Lifetime in milliseconds.
+        ttl_ms: Option<u64>,
+        /// When the put applies.
+        cond: PutCond,
+    },
+    /// `s:delete(k)` → whether the key existed.
+    Delete {
+        /// The key.
+        key: String,
+    },
+    /// `s:list{prefix, after, limit}` → `{items, cursor, has_more}`.
+    List {
+        /// Keys starting with this.
+        prefix: String,
+        /// Resume after this key.
+        after: Option<String>,
+        /// Page size.
+        limit: usize,
+    },
+}
+
+/// The condition of [`StoreOp::Put`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutCond {
+    /// Unconditional.
+    Always,
+    /// `only_if_absent = true`.
+    Absent,
+    /// `if_version = n`: the key exists at version `n` (n ≥ 1).
+    Version(u64),
+}
+
+/// What `s:info()` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreInfo {
+    /// `kv.raft` or `kv.crdt`.
+    pub backend: &'static str,
+    /// `linearizable` or `eventual`.
+    pub consistency: &'static str,
+    /// Whether the data survives a full-cluster restart.
+    pub durable: bool,
+    /// Whether `put` takes `only_if_absent` / `if_version`.
+    pub conditional_put: bool,
+}
+
 /// One cluster member as `system.cluster.members()` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterMember {
@@ -168,5 +248,16 @@ pub trait Host {
     /// disabled, a client node, not started yet).
     fn raft_status(&self) -> Option<RaftStatus> {
         None
+    }
+    /// What store `id` is, or `NOT_FOUND` when no entry declares it.
+    fn store_info(&self, id: &str) -> HostResult<StoreInfo> {
+        Err(HostError::not_found(format!("no store entry {id}")))
+    }
+    /// Starts `op` on store `store`; the answer arrives later through the
+    /// kernel's `reply(call, ...)` on this worker. An `Err` means the call
+    /// did not start (and no reply comes).
+    fn store_call(&self, call: u64, store: &str, op: StoreOp) -> HostResult<()> {
+        let _ = (call, op);
+        Err(HostError::unavailable(format!("store {store}: replicated stores need cluster.enabled: true")))
     }
 }

@@ -882,6 +882,35 @@ K.event = function(slot, kind, from, value, err, reason, at)
   try_send(events_of(rec), ev)
 end
 
+---------------------------------------------------------------------------
+-- host calls answered later (replicated stores, Raft-backed names)
+---------------------------------------------------------------------------
+-- The caller's process waits on a one-slot channel; the engine runs the
+-- call elsewhere and answers through K.reply on this worker, so the worker
+-- keeps running other processes meanwhile.
+local REPLIES = {}                          -- call id -> channel
+local next_call = 0
+
+function K.await(call, ...)
+  next_call = next_call + 1
+  local id = next_call
+  local ok, kind, message = call(id, ...)
+  if ok == nil then return nil, new_error(kind, message) end
+  local ch = new_channel(1)
+  REPLIES[id] = ch
+  local r = ch:receive()
+  if r[2] ~= nil then return nil, new_error(r[2], r[3]) end
+  return r[1]
+end
+
+K.reply = function(id, value, kind, message)
+  local ch = REPLIES[id]
+  if ch ~= nil then
+    REPLIES[id] = nil
+    if not ch.closed then try_send(ch, { value, kind, message }) end
+  end
+end
+
 K.timer = function(id)
   local ch = TIMERS[id]
   if ch ~= nil then

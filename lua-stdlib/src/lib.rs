@@ -12,6 +12,7 @@
 mod duration;
 mod host;
 mod json;
+mod store;
 mod system;
 mod value;
 
@@ -21,7 +22,10 @@ use std::rc::Rc;
 use mlua::{Function, LightUserData, Lua, MultiValue, Table, Thread};
 
 pub use duration::parse_ms;
-pub use host::{ClusterMember, Host, HostError, HostResult, Level, RaftStatus, SendOutcome, SpawnFlags};
+pub use host::{
+    ClusterMember, Host, HostError, HostResult, Level, PutCond, RaftStatus, SendOutcome, SpawnFlags, StoreInfo, StoreOp,
+};
+pub use store::MAX_KEY;
 pub use value::{MAX_DEPTH, Value, ValueError};
 
 /// The value a kernel yield carries when a process waits for a wake-up.
@@ -53,6 +57,9 @@ pub struct Kernel {
     pub event: Function,
     /// `timer(id)`.
     pub timer: Function,
+    /// `reply(call, value)` or `reply(call, nil, kind, message)`: the
+    /// answer to a host call made through `K.await`.
+    pub reply: Function,
     /// `CUR`: the engine writes the running slot into `CUR[1]` before each resume.
     pub cur: Table,
     /// The error metatable, for [`Value::to_lua`].
@@ -96,6 +103,7 @@ pub fn install(lua: &Lua, host: Rc<dyn Host>, fast: Vec<(&'static str, Function)
     extra.set("json", json::module(lua, &err_mt)?)?;
     extra.set("logger", logger(lua, &host)?)?;
     extra.set("system", system::module(lua, &host, &err_mt)?)?;
+    extra.set("store", store::module(lua, &host, &k, &err_mt)?)?;
     let hw = host.clone();
     extra.set(
         "write",
@@ -118,6 +126,7 @@ pub fn install(lua: &Lua, host: Rc<dyn Host>, fast: Vec<(&'static str, Function)
         deliver: k.get("deliver")?,
         event: k.get("event")?,
         timer: k.get("timer")?,
+        reply: k.get("reply")?,
         err_mt,
     })
 }

@@ -37,6 +37,7 @@ local modules = {
   json = frozen("json", extra.json),
   logger = extra.logger,
   system = extra.system,
+  store = frozen("store", extra.store),
 }
 
 local function require_(name)

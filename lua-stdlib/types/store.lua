@@ -22,12 +22,13 @@
 ---@class StoreListResult
 ---@field items StoreEntry[]
 ---@field cursor? string Pass as `after` to get the next page; nil when there are no more keys.
+---@field has_more boolean More keys follow this page.
 
 ---Options for `s:put`. `only_if_absent` and `if_version` exclude each other.
 ---@class StorePutOptions
 ---@field ttl? Duration Expire the key after this long.
 ---@field only_if_absent? boolean Write only if the key does not exist (kv.raft only).
----@field if_version? integer Write only if the key's current version equals this (kv.raft only).
+---@field if_version? integer Write only if the key exists at exactly this version (kv.raft only; a positive integer from `s:entry`).
 
 ---What `s:info()` returns.
 ---@class StoreInfo
@@ -36,6 +37,9 @@
 ---@field consistency "linearizable"|"eventual"
 ---@field conditional_put boolean True for kv.raft, false for kv.crdt.
 ---@field durable boolean
+---@field ttl boolean Keys may carry a lifetime.
+---@field list boolean `list` is supported.
+---@field versioned boolean Entries carry versions.
 
 ---A store handle.
 ---@class Store

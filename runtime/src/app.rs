@@ -71,8 +71,32 @@ pub struct App {
     pub hosts: Vec<String>,
     /// Services started at boot.
     pub services: Vec<Service>,
+    /// Replicated stores (`store.kv.raft`, `store.kv.crdt` entries).
+    pub stores: Vec<StoreDef>,
     /// For `wippy run FILE.lua`: the definition and host of the main process.
     pub main: Option<(String, String)>,
+}
+
+/// A replicated store an app declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreDef {
+    /// The entry id (`ns:name`), what `store.get` takes.
+    pub id: String,
+    /// Which replication it uses.
+    pub backend: StoreBackend,
+    /// Keeps its keys apart from other stores' (`^[a-z][a-z0-9._-]*$`).
+    pub namespace: String,
+    /// For `kv.crdt`: kept on disk across a full restart.
+    pub durable: bool,
+}
+
+/// How a store replicates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// Through the Raft log: linearizable.
+    KvRaft,
+    /// Gossiped last-writer-wins: eventual.
+    KvCrdt,
 }
 
 impl Definition {
@@ -91,6 +115,6 @@ impl Definition {
 impl App {
     /// An app with one host and the given definitions (tests, benchmarks, embedding).
     pub fn with_host(host: &str, definitions: Vec<Definition>) -> App {
-        App { definitions, hosts: vec![host.to_string()], services: Vec::new(), main: None }
+        App { definitions, hosts: vec![host.to_string()], services: Vec::new(), stores: Vec::new(), main: None }
     }
 }

@@ -25,9 +25,10 @@ mod scheduler;
 mod service;
 mod shared;
 mod stats;
+mod store;
 
 pub use admin::{AdminError, AdminOptions};
-pub use app::{App, AppError, Definition, RestartPolicy, Service};
+pub use app::{App, AppError, Definition, RestartPolicy, Service, StoreBackend, StoreDef};
 pub use cluster::gossip::{ClusterOptions, GossipError};
 pub use node::{ExitHandle, Node, NodeError, NodeOptions};
 pub use pid::{Pid, PidError};

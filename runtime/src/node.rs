@@ -110,6 +110,8 @@ impl Node {
             }
             let mut hosts = shared.hosts.write().unwrap_or_else(|e| e.into_inner());
             hosts.extend(app.hosts);
+            let mut stores = shared.stores.write().unwrap_or_else(|e| e.into_inner());
+            stores.extend(app.stores.into_iter().map(|s| (s.id.clone(), s)));
         }
         // Gossip first: a port that cannot be bound fails the start before
         // any process runs, and processes never see a half-built view.

@@ -16,10 +16,14 @@
 
 pub(crate) mod bootstrap;
 pub(crate) mod churn;
+pub(crate) mod client;
+pub(crate) mod endpoint;
+pub(crate) mod kv;
 pub(crate) mod liveness;
 pub(crate) mod log_store;
 pub(crate) mod network;
 pub(crate) mod plan;
+pub(crate) mod request;
 pub(crate) mod roles;
 pub(crate) mod rpc;
 pub(crate) mod service;
@@ -30,7 +34,6 @@ pub(crate) mod store;
 mod store_test;
 pub(crate) mod transport;
 pub(crate) mod types;
-pub(crate) mod writer;
 
 #[cfg(test)]
 mod service_test;

@@ -102,6 +102,15 @@ pub(crate) struct MemberInfo {
     pub raft_priority: u32,
 }
 
+/// What a peer last said about its place in Raft.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PeerRaft {
+    /// It belongs to a formed Raft cluster.
+    pub member: bool,
+    /// That cluster's id, once known.
+    pub cluster: Option<String>,
+}
+
 /// Node-wide state.
 pub(crate) struct Shared {
     /// This node's id: the node part of every PID.
@@ -112,6 +121,8 @@ pub(crate) struct Shared {
     pub defs: RwLock<HashMap<String, Arc<Definition>>>,
     /// Known `process.host` ids.
     pub hosts: RwLock<HashSet<String>>,
+    /// Declared replicated stores, by entry id.
+    pub stores: RwLock<HashMap<String, crate::app::StoreDef>>,
     /// LOCAL names.
     pub registry: Registry,
     /// Exit callbacks of system-watched processes, by PID counter.
@@ -148,14 +159,19 @@ pub(crate) struct Shared {
     pub raft_status: RwLock<Option<wippy_lua_stdlib::RaftStatus>>,
     /// This node belongs to a formed Raft cluster (told to peers).
     pub raft_member: AtomicBool,
+    /// The id of this node's Raft cluster, once known (told to peers).
+    pub raft_cluster: RwLock<Option<String>>,
     /// What each peer last said about itself: whether it belongs to a
     /// formed Raft cluster (bootstrap waits for nobody that does).
-    pub peer_status: Mutex<HashMap<String, bool>>,
+    pub peer_status: Mutex<HashMap<String, PeerRaft>>,
     /// When the Raft service started and its heartbeat timeout, for the
     /// liveness check; `None` where Raft does not run.
     pub raft_liveness: Mutex<Option<(Instant, Duration)>>,
     /// Raft calls in flight between nodes, and the local Raft instance.
     pub raft_transport: crate::raft::transport::Transport,
+    /// This node's Raft instance, where it runs one: client requests made
+    /// here are served by it directly when it leads.
+    pub raft_local: RwLock<Option<crate::raft::endpoint::LocalRaft>>,
     /// Who hears about membership changes.
     pub membership_events: Subscribers,
     /// Counters for `/metrics` kept outside the scheduler.
@@ -176,6 +192,7 @@ impl Shared {
             workers: (0..workers).map(|_| WorkerHandle::default()).collect(),
             defs: RwLock::default(),
             hosts: RwLock::default(),
+            stores: RwLock::default(),
             registry: Registry::default(),
             watches: DashMap::new(),
             stopping: AtomicBool::new(false),
@@ -189,7 +206,9 @@ impl Shared {
             closed_peers: Mutex::new(Vec::new()),
             gossip_health_score: AtomicU64::new(0),
             raft_transport: Default::default(),
+            raft_local: RwLock::new(None),
             raft_member: AtomicBool::new(false),
+            raft_cluster: RwLock::new(None),
             raft_liveness: Mutex::new(None),
             peer_status: Mutex::new(HashMap::new()),
             raft_status: RwLock::new(None),

@@ -67,15 +67,19 @@ pub(crate) enum Entry {
     #[serde(rename = "store.kv.raft")]
     KvRaft {
         name: String,
-        #[serde(flatten)]
-        rest: std::collections::BTreeMap<String, IgnoredAny>,
+        namespace: String,
+        #[serde(default)]
+        meta: Option<IgnoredAny>,
     },
     /// An eventually consistent KV store (cluster feature).
     #[serde(rename = "store.kv.crdt")]
     KvCrdt {
         name: String,
-        #[serde(flatten)]
-        rest: std::collections::BTreeMap<String, IgnoredAny>,
+        namespace: String,
+        #[serde(default)]
+        durable: Option<bool>,
+        #[serde(default)]
+        meta: Option<IgnoredAny>,
     },
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::index::{Entry, Index};
-use super::{App, Definition, RestartPolicy, Service};
+use super::{App, Definition, RestartPolicy, Service, StoreBackend, StoreDef};
 
 /// Why an app could not be loaded. Each message names the file (and line
 /// when there is one).
@@ -58,6 +58,7 @@ pub fn load_script(path: &Path) -> Result<App, AppError> {
         definitions: vec![def],
         hosts: vec![SCRIPT_HOST.to_string()],
         services: Vec::new(),
+        stores: Vec::new(),
         main: Some((SCRIPT_DEF.to_string(), SCRIPT_HOST.to_string())),
     })
 }
@@ -180,12 +181,36 @@ fn load_index(file: &Path, app: &mut App, origins: &mut Vec<(String, String)>) -
                     auto_start: lifecycle.auto_start.unwrap_or(true),
                 });
             }
-            Entry::PgScope { .. } | Entry::KvRaft { .. } | Entry::KvCrdt { .. } => {
+            Entry::KvRaft { namespace, .. } => {
+                let namespace = store_namespace(&id, namespace, &app.stores).map_err(entry_err)?;
+                app.stores.push(StoreDef { id, backend: StoreBackend::KvRaft, namespace, durable: true });
+            }
+            Entry::KvCrdt { namespace, durable, .. } => {
+                let namespace = store_namespace(&id, namespace, &app.stores).map_err(entry_err)?;
+                let durable = durable.unwrap_or(false);
+                app.stores.push(StoreDef { id, backend: StoreBackend::KvCrdt, namespace, durable });
+            }
+            Entry::PgScope { .. } => {
                 tracing::warn!(entry = %id, "entry needs cluster.enabled: true; it is inactive on a single node");
             }
         }
     }
     Ok(())
+}
+
+/// Checks a store's namespace: the naming rule, and no second store of
+/// the same backend on it (two entries would silently share keys).
+fn store_namespace(id: &str, namespace: String, stores: &[StoreDef]) -> Result<String, String> {
+    let mut chars = namespace.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    if !valid {
+        return Err(format!("{id}: namespace {namespace:?} must match ^[a-z][a-z0-9._-]*$"));
+    }
+    if let Some(other) = stores.iter().find(|s| s.namespace == namespace) {
+        return Err(format!("{id}: namespace {namespace:?} is already used by store {}", other.id));
+    }
+    Ok(namespace)
 }
 
 /// `worker` → `ns:worker`; `other:worker` stays.

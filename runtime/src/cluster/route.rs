@@ -17,7 +17,7 @@ use super::mesh::frame::Class;
 use super::mesh::relay::RelayItem;
 use crate::pid::node_and_counter;
 use crate::scheduler::envelope::Envelope;
-use crate::shared::{ClosedPeer, Shared};
+use crate::shared::{ClosedPeer, PeerRaft, Shared};
 
 /// The error text monitors and links see when a node goes away.
 pub(crate) const NODE_DOWN: &str = "node disconnected";
@@ -43,13 +43,20 @@ impl Shared {
 
     /// This node's status frame (see `mesh/control.rs`).
     pub(crate) fn status_frame(&self) -> Vec<u8> {
-        Control::Status { raft_member: self.raft_member.load(Ordering::SeqCst) }.encode()
+        let raft_cluster = self.raft_cluster.read().unwrap_or_else(|e| e.into_inner()).clone();
+        Control::Status { raft_member: self.raft_member.load(Ordering::SeqCst), raft_cluster }.encode()
     }
 
     /// Records that this node now belongs (or no longer belongs) to a
     /// formed Raft cluster and tells every peer.
-    pub(crate) fn set_raft_member(&self, member: bool) {
-        if self.raft_member.swap(member, Ordering::SeqCst) == member {
+    pub(crate) fn set_raft_member(&self, member: bool, cluster: Option<String>) {
+        let same_cluster = {
+            let mut known = self.raft_cluster.write().unwrap_or_else(|e| e.into_inner());
+            let same = *known == cluster;
+            *known = cluster;
+            same
+        };
+        if self.raft_member.swap(member, Ordering::SeqCst) == member && same_cluster {
             return;
         }
         let frame = self.status_frame();
@@ -59,14 +66,14 @@ impl Shared {
     }
 
     /// What `peer` last said about itself.
-    pub(crate) fn set_peer_status(&self, peer: &str, raft_member: bool) {
-        self.peer_status.lock().unwrap_or_else(|e| e.into_inner()).insert(peer.to_string(), raft_member);
+    pub(crate) fn set_peer_status(&self, peer: &str, status: PeerRaft) {
+        self.peer_status.lock().unwrap_or_else(|e| e.into_inner()).insert(peer.to_string(), status);
     }
 
     /// Whether any live member said it belongs to a formed Raft cluster.
     pub(crate) fn raft_cluster_visible(&self) -> bool {
         let status = self.peer_status.lock().unwrap_or_else(|e| e.into_inner());
-        status.iter().any(|(name, member)| *member && self.member_internode(name).is_some())
+        status.iter().any(|(name, s)| s.member && self.member_internode(name).is_some())
     }
 
     /// The mesh saw `name`'s process (of `generation`) close a connection

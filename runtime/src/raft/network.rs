@@ -5,15 +5,14 @@ use std::io::Cursor;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::errors::{NetworkError, RPCError, RaftError, ReplicationClosed, StreamingError, Timeout, Unreachable};
+use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable};
 use openraft::network::{RPCOption, RPCTypes};
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse};
-use openraft::storage::RaftStateMachine;
 use openraft::type_config::alias::{SnapshotOf, VoteOf};
-use openraft::{Raft, RaftNetworkFactory, RaftNetworkV2};
+use openraft::{RaftNetworkFactory, RaftNetworkV2};
 
 use super::rpc::{Answer, Call};
-use super::transport::{CallError, CallFuture, Endpoint};
+use super::transport::CallError;
 use super::types::{RaftNode, TypeConfig};
 use crate::shared::Shared;
 
@@ -125,41 +124,5 @@ impl RaftNetworkV2<TypeConfig> for MeshClient {
             })),
             Err(CallError::Remote(m)) => Err(StreamingError::Network(NetworkError::from_string(m))),
         }
-    }
-}
-
-/// A local Raft instance answers calls from peers.
-impl<SM> Endpoint for Raft<TypeConfig, SM>
-where
-    SM: RaftStateMachine<TypeConfig, SnapshotData = Cursor<Vec<u8>>>,
-{
-    fn answer(&self, from: &str, call: Call) -> CallFuture {
-        let raft = self.clone();
-        // A node that belongs to a Raft cluster answers only members of its
-        // configuration: a leader of another cluster (two nodes that each
-        // bootstrapped alone) must not feed it a log it cannot agree with.
-        let m = openraft::async_runtime::WatchReceiver::borrow_watched(&raft.metrics()).clone();
-        let membership = m.membership_config.membership();
-        let formed = membership.voter_ids().next().is_some();
-        if formed && membership.get_node(&super::types::node_id(from)).is_none() {
-            let msg = format!("{from} is not in this node's Raft configuration (another Raft cluster?)");
-            return Box::pin(async move { Err(msg) });
-        }
-        Box::pin(async move {
-            let text = |e: RaftError<TypeConfig>| e.to_string();
-            match call {
-                Call::Append(req) => raft.append_entries(req).await.map(Answer::Append).map_err(text),
-                Call::Vote(req) => raft.vote(req).await.map(Answer::Vote).map_err(text),
-                Call::PreVote(req) => raft.pre_vote(req).await.map(Answer::Vote).map_err(text),
-                Call::Write(cmd) => {
-                    raft.client_write(cmd).await.map(|r| Answer::Written(r.data)).map_err(|e| e.to_string())
-                }
-                Call::Snapshot { vote, meta, data } => raft
-                    .install_full_snapshot(vote, openraft::Snapshot { meta, snapshot: Cursor::new(data) })
-                    .await
-                    .map(Answer::Snapshot)
-                    .map_err(|e| e.to_string()),
-            }
-        })
     }
 }

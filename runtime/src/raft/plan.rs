@@ -8,8 +8,12 @@
 //! configuration at all are removed. A live voter leaves its seat (demoted
 //! or removed) only once a promotion has filled it, so the number of
 //! voters that can actually vote never drops because of the order of the
-//! steps; a voter that is gone (not alive in gossip) is removed at once,
+//! steps; a voter that is gone (not alive in gossip) is removed first,
 //! since it cannot vote anyway and only makes the quorum harder to reach.
+//!
+//! Whatever the ranking wants, no step may produce a voter set without a
+//! live majority: a membership change commits under joint consensus, so
+//! such a step would stop every commit until the dead voters came back.
 
 use std::collections::BTreeSet;
 
@@ -58,10 +62,13 @@ pub(crate) fn plan(now: &Config, want: &Roles, caught_up: &BTreeSet<u64>, alive:
     let mut surplus = live_voters.saturating_sub(want.voters.len());
     let mut demote = BTreeSet::new();
     let mut remove = BTreeSet::new();
-    for id in now.voters.iter().filter(|id| !want.voters.contains(id)) {
-        if !alive.contains(id) {
-            remove.insert(*id);
-        } else if surplus > 0 {
+    let dead: BTreeSet<u64> =
+        now.voters.iter().filter(|id| !want.voters.contains(id) && !alive.contains(id)).copied().collect();
+    if !dead.is_empty() {
+        steps.push(Step::Remove(dead.clone()));
+    }
+    for id in now.voters.iter().filter(|id| !want.voters.contains(id) && !dead.contains(id)) {
+        if surplus > 0 {
             surplus -= 1;
             if want.standbys.contains(id) {
                 demote.insert(*id)
@@ -77,7 +84,27 @@ pub(crate) fn plan(now: &Config, want: &Roles, caught_up: &BTreeSet<u64>, alive:
     if !remove.is_empty() {
         steps.push(Step::Remove(remove));
     }
-    steps
+    keep_live_majority(steps, &now.voters, alive)
+}
+
+/// The steps up to (not including) the first whose voter set would lack a
+/// live majority.
+fn keep_live_majority(steps: Vec<Step>, voters: &BTreeSet<u64>, alive: &BTreeSet<u64>) -> Vec<Step> {
+    let mut voters = voters.clone();
+    let mut kept = Vec::with_capacity(steps.len());
+    for step in steps {
+        match &step {
+            Step::AddLearners(_) => {}
+            Step::Promote(ids) => voters.extend(ids),
+            Step::Demote(ids) | Step::Remove(ids) => voters.retain(|v| !ids.contains(v)),
+        }
+        let live = voters.iter().filter(|v| alive.contains(v)).count();
+        if live * 2 <= voters.len() {
+            break;
+        }
+        kept.push(step);
+    }
+    kept
 }
 
 #[cfg(test)]
@@ -122,6 +149,34 @@ mod tests {
         assert_eq!(plan(&now, &want, &set(&[4, 5]), &alive), vec![Step::Promote(set(&[4])), Step::Remove(set(&[3]))]);
         // Even before the standby caught up, the dead voter goes.
         assert_eq!(plan(&now, &want, &BTreeSet::new(), &alive), vec![Step::Remove(set(&[3]))]);
+    }
+
+    #[test]
+    fn a_dead_voter_goes_before_a_live_one_steps_down() {
+        // Three voters, 1 died; two candidates left, so the ranking wants
+        // one voter. Demoting 3 first would leave {1, 2} with one live
+        // member: no quorum, no commit, ever. Removing 1 first is safe.
+        let now = Config { voters: set(&[1, 2, 3]), learners: BTreeSet::new() };
+        let want = roles(&[2], &[3]);
+        let alive = set(&[2, 3]);
+        assert_eq!(plan(&now, &want, &BTreeSet::new(), &alive), vec![Step::Remove(set(&[1])), Step::Demote(set(&[3]))]);
+    }
+
+    #[test]
+    fn no_step_leaves_the_voters_without_a_live_majority() {
+        // Five voters, 1 and 2 dead: demoting 4 and 5 would leave {1, 2, 3}
+        // with one live member.
+        let five = set(&[1, 2, 3, 4, 5]);
+        let steps = keep_live_majority(vec![Step::Demote(set(&[4, 5]))], &five, &set(&[3, 4, 5]));
+        assert!(steps.is_empty());
+        // The steps before the unsafe one still run.
+        let three = set(&[1, 2, 3]);
+        let steps = keep_live_majority(
+            vec![Step::AddLearners(set(&[6])), Step::Demote(set(&[2])), Step::Remove(set(&[3]))],
+            &three,
+            &set(&[1, 2]),
+        );
+        assert_eq!(steps, vec![Step::AddLearners(set(&[6]))]);
     }
 
     #[test]

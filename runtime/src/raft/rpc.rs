@@ -9,7 +9,8 @@ use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotRespon
 use openraft::type_config::alias::{SnapshotMetaOf, VoteOf};
 use serde::{Deserialize, Serialize};
 
-use super::types::{Command, Response, TypeConfig};
+use super::request::{Reply, Request};
+use super::types::TypeConfig;
 
 /// One frame of the raft class.
 #[derive(Debug, Serialize, Deserialize)]
@@ -41,9 +42,10 @@ pub(crate) enum Call {
     Vote(VoteRequest<TypeConfig>),
     /// Ask whether a vote would be granted, without disturbing a leader.
     PreVote(VoteRequest<TypeConfig>),
-    /// Append a command to the log (sent to the leader by a node that is
-    /// not; answered once committed and applied).
-    Write(Command),
+    /// A client request (a write or a linearizable read) for the leader.
+    /// Unlike the calls above it is accepted from any node of the cluster,
+    /// members of the Raft configuration or not.
+    Client(Request),
     /// Install a whole snapshot.
     Snapshot {
         /// The leader's vote.
@@ -64,8 +66,11 @@ pub(crate) enum Answer {
     Vote(VoteResponse<TypeConfig>),
     /// To `Call::Snapshot`.
     Snapshot(SnapshotResponse<TypeConfig>),
-    /// To `Call::Write`: what applying the command answered.
-    Written(Response),
+    /// To `Call::Client`, from the leader.
+    Served(Reply),
+    /// To `Call::Client`, from a node that does not lead: who does, if it
+    /// knows. The request was not started, so it is safe to send again.
+    Redirect(Option<String>),
 }
 
 /// Encodes a frame payload.

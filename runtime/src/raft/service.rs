@@ -14,25 +14,33 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use openraft::{ChangeMembers, Raft, ServerState, SnapshotPolicy};
+use sha2::Digest;
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 use wippy_lua_stdlib::RaftStatus;
 
 use super::bootstrap::{Bootstrap, Decision};
 use super::churn::Churn;
+use super::endpoint::LocalRaft;
 use super::network::MeshNetwork;
 use super::plan::{Config as Seats, Step, plan};
 use super::roles::{Candidate, choose};
 use super::state_machine::StateMachine;
+use super::state_machine::wall_ms;
 use super::store::{self, StoreError};
-use super::types::{Command, RaftNode, Response, TypeConfig, node_id};
-use super::writer::{WriteError, Writer};
+use super::types::{Command, RaftNode, TypeConfig, node_id};
 use crate::shared::Shared;
 
 /// How often the service looks at gossip and at openraft's metrics.
 const TICK: Duration = Duration::from_millis(100);
 /// How long gossip must show the same eligible nodes before bootstrap.
 const BOOTSTRAP_WINDOW: Duration = Duration::from_secs(2);
+/// Where the replicated state keeps the cluster's id (outside the `kv/`
+/// space of the stores).
+const CLUSTER_KEY: &str = "_sys/cluster";
+/// How often the leader sweeps keys whose lifetime has ended. Reads hide
+/// them from the moment they end; the sweep only frees the space.
+const EXPIRY_SWEEP: Duration = Duration::from_secs(1);
 /// A learner this close to the leader's last log index may be promoted.
 const CAUGHT_UP: u64 = 64;
 
@@ -87,9 +95,10 @@ impl From<StoreError> for RaftStartError {
 /// A running Raft service; [`RaftService::stop`] shuts openraft down and
 /// joins the thread.
 pub(crate) struct RaftService {
-    /// Writes from this node, and the local replica for reads.
-    writer: Writer,
+    /// The local replica, for tests that look at it directly.
+    #[cfg(test)]
     sm: StateMachine,
+    #[cfg(test)]
     handle: tokio::runtime::Handle,
     cancel: CancellationToken,
     thread: Option<JoinHandle<()>>,
@@ -119,11 +128,14 @@ impl RaftService {
         let raft = rt
             .block_on(Raft::new(id, Arc::new(config), network, log, sm.clone()))
             .map_err(|e| RaftStartError::Raft(e.to_string()))?;
-        shared.raft_transport.set_endpoint(Some(Arc::new(raft.clone())));
+        let local = LocalRaft { raft: raft.clone(), sm: sm.clone() };
+        shared.raft_transport.set_endpoint(Some(Arc::new(local.clone())));
+        *shared.raft_local.write().unwrap_or_else(|e| e.into_inner()) = Some(local);
         *shared.raft_liveness.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((Instant::now(), opts.heartbeat_timeout));
-        let writer = Writer { raft: raft.clone(), shared: shared.clone(), me: me.clone() };
+        #[cfg(test)]
         let sm_read = sm.clone();
+        #[cfg(test)]
         let handle = rt.handle().clone();
         let cancel = CancellationToken::new();
         let state = Loop {
@@ -136,6 +148,7 @@ impl RaftService {
             view: BTreeSet::new(),
             view_since: Instant::now(),
             last_leader: None,
+            last_sweep: None,
             churn: Churn::default(),
         };
         let stop = cancel.clone();
@@ -144,23 +157,39 @@ impl RaftService {
             .spawn(move || rt.block_on(state.run(stop)))
             .map_err(RaftStartError::Thread)?;
         tracing::info!(node = %me, id, dir = %dir.display(), expect = opts.bootstrap_expect, "raft started");
-        Ok(RaftService { writer, sm: sm_read, handle, cancel, thread: Some(thread), shared, scratch })
+        Ok(RaftService {
+            #[cfg(test)]
+            sm: sm_read,
+            #[cfg(test)]
+            handle,
+            cancel,
+            thread: Some(thread),
+            shared,
+            scratch,
+        })
     }
 
     /// Commits `cmd` through the leader and waits for it (blocking the
     /// calling thread; the work runs on the Raft thread).
-    #[allow(dead_code, reason = "called by the store, lock and name APIs built on the Raft core")]
-    pub(crate) fn write(&self, cmd: Command) -> Result<Response, WriteError> {
-        let writer = self.writer.clone();
+    #[cfg(test)]
+    pub(crate) fn write(&self, cmd: Command) -> Result<super::types::Response, super::client::ClientError> {
+        use super::client::{ClientError, request};
+        use super::request::{Reply, Request};
+        let shared = self.shared.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         self.handle.spawn(async move {
-            let _ = tx.send(writer.write(cmd).await);
+            let _ = tx.send(request(&shared, Request::Write(cmd)).await);
         });
-        rx.recv().unwrap_or(Err(WriteError::Timeout(Duration::ZERO)))
+        match rx.recv() {
+            Ok(Ok(Reply::Written(r))) => Ok(r),
+            Ok(Ok(other)) => Err(ClientError::Unknown(format!("unexpected reply {other:?}"))),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(ClientError::Unknown("the raft thread stopped".into())),
+        }
     }
 
     /// The value of `key` in this node's replica.
-    #[allow(dead_code, reason = "read by the store and name APIs built on the Raft core")]
+    #[cfg(test)]
     pub(crate) fn read(&self, key: &str) -> Option<Vec<u8>> {
         self.sm.get(key).ok().flatten()
     }
@@ -176,6 +205,7 @@ impl RaftService {
             let _ = t.join();
         }
         self.shared.raft_transport.set_endpoint(None);
+        *self.shared.raft_local.write().unwrap_or_else(|e| e.into_inner()) = None;
         *self.shared.raft_liveness.lock().unwrap_or_else(|e| e.into_inner()) = None;
         *self.shared.raft_status.write().unwrap_or_else(|e| e.into_inner()) = None;
         if let Some(d) = self.scratch.take() {
@@ -203,6 +233,9 @@ fn openraft_config(opts: &RaftOptions) -> Result<openraft::Config, openraft::Con
         snapshot_policy: SnapshotPolicy::LogsSinceLast(opts.snapshot_threshold.max(1)),
         max_in_snapshot_log_to_keep: opts.trailing_logs,
         enable_pre_vote: Some(true),
+        // A node whose disk was wiped comes back with an empty log; the
+        // leader must be allowed to replicate to it from the start.
+        allow_log_reversion: Some(true),
         ..Default::default()
     };
     config.validate()
@@ -211,7 +244,6 @@ fn openraft_config(opts: &RaftOptions) -> Result<openraft::Config, openraft::Con
 /// The service's state between ticks.
 struct Loop {
     raft: Raft<TypeConfig, StateMachine>,
-    #[allow(dead_code, reason = "read by the Lua store and name APIs that come next")]
     sm: StateMachine,
     shared: Arc<Shared>,
     opts: RaftOptions,
@@ -221,6 +253,8 @@ struct Loop {
     view: BTreeSet<u64>,
     view_since: Instant,
     last_leader: Option<u64>,
+    /// When the leader last proposed an expiry sweep.
+    last_sweep: Option<Instant>,
     churn: Churn,
 }
 
@@ -251,7 +285,8 @@ impl Loop {
         let voters: BTreeSet<u64> = membership.voter_ids().collect();
         let learners: BTreeSet<u64> = membership.learner_ids().collect();
         let initialized = !voters.is_empty();
-        self.shared.set_raft_member(initialized);
+        let cluster = self.cluster_id();
+        self.shared.set_raft_member(initialized, cluster.clone());
         self.publish(&m, &voters, &learners);
         if m.current_leader != self.last_leader {
             self.last_leader = m.current_leader;
@@ -273,6 +308,10 @@ impl Loop {
         if m.state != ServerState::Leader {
             return;
         }
+        if cluster.is_none() {
+            self.name_cluster().await;
+        }
+        self.expire().await;
         let ids: BTreeSet<u64> = candidates.iter().map(|c| c.id).collect();
         if ids != self.view {
             self.view = ids;
@@ -285,11 +324,14 @@ impl Loop {
         // their own) are left alone: adding them would mix two logs.
         let ours: BTreeSet<u64> = voters.union(&learners).copied().collect();
         let foreign = self.shared.peer_status.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        // A former member that comes back carries this cluster's id and is
+        // taken back in.
         let candidates: Vec<Candidate> = candidates
             .into_iter()
             .filter(|c| {
                 let name = nodes.get(&c.id).map(|n| n.name.as_str()).unwrap_or_default();
-                ours.contains(&c.id) || !foreign.get(name).copied().unwrap_or(false)
+                let other = foreign.get(name).is_some_and(|s| s.member && (cluster.is_none() || s.cluster != cluster));
+                ours.contains(&c.id) || !other
             })
             .collect();
         let want = choose(&candidates, self.opts.max_voters, self.opts.max_standbys);
@@ -320,6 +362,49 @@ impl Loop {
             if tokio::time::timeout(limit, self.apply(first, &nodes, &learners)).await.is_err() {
                 tracing::info!(?limit, "raft: membership change not committed in time; retrying next round");
             }
+        }
+    }
+
+    /// This Raft cluster's id as the local replica has it.
+    fn cluster_id(&self) -> Option<String> {
+        let record = self.sm.entry(CLUSTER_KEY, 0).ok().flatten()?;
+        String::from_utf8(record.value.0).ok()
+    }
+
+    /// Gives a newly formed cluster its id: written once, by whichever
+    /// leader gets there first (the put only applies to an absent key).
+    async fn name_cluster(&self) {
+        let seed = format!("{}/{}/{:?}", self.shared.node_id, std::process::id(), std::time::SystemTime::now());
+        let id: String = sha2::Sha256::digest(seed.as_bytes())[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let cmd = Command::Put {
+            key: CLUSTER_KEY.to_owned(),
+            value: id.into_bytes(),
+            cond: super::types::Cond::Absent,
+            ttl_ms: None,
+            now_ms: wall_ms(),
+        };
+        match tokio::time::timeout(self.opts.reconcile_timeout, self.raft.client_write(cmd)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "raft: cluster id not committed"),
+            Err(_) => tracing::debug!("raft: cluster id not committed in time"),
+        }
+    }
+
+    /// Proposes the removal of keys whose lifetime has ended, at most once
+    /// per [`EXPIRY_SWEEP`], so every replica drops them at the same index.
+    async fn expire(&mut self) {
+        let now = wall_ms();
+        if self.last_sweep.is_some_and(|t| t.elapsed() < EXPIRY_SWEEP) {
+            return;
+        }
+        if self.sm.next_expiry().ok().flatten().is_none_or(|t| t > now) {
+            return;
+        }
+        self.last_sweep = Some(Instant::now());
+        match tokio::time::timeout(EXPIRY_SWEEP, self.raft.client_write(Command::Expire { now_ms: now })).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "raft: expiry sweep not committed"),
+            Err(_) => tracing::debug!("raft: expiry sweep not committed in time"),
         }
     }
 

@@ -11,12 +11,16 @@ use openraft::type_config::alias::{EntryOf, LogIdOf, SnapshotMetaOf, SnapshotOf,
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, StoredMembership};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
+use super::kv::{Effect, Record, decide};
 use super::snapshot::{Bytes, SnapshotBody, StoredSnapshot};
 use super::store::{STATE_FILE, StoreError, blocking, db_err, decode, encode};
 use super::types::{Command, Response, TypeConfig};
 
-/// The replicated keys and their values.
+/// The replicated keys and their encoded [`Record`]s.
 const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
+/// Keys with a lifetime, by the time it ends: what the leader's expiry
+/// sweep reads. Derived from [`KV`] (rebuilt when a snapshot installs).
+const EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("expiry");
 /// [`LAST_APPLIED`], [`LAST_MEMBERSHIP`], [`SNAPSHOT_META`] and
 /// [`SNAPSHOT_DATA`].
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -49,19 +53,73 @@ impl StateMachine {
     pub(crate) fn open(db: Arc<Database>) -> Result<Self, StoreError> {
         let txn = db.begin_write().map_err(db_err(STATE_FILE, "begin write"))?;
         txn.open_table(KV).map_err(db_err(STATE_FILE, "create table kv"))?;
+        txn.open_table(EXPIRY).map_err(db_err(STATE_FILE, "create table expiry"))?;
         txn.open_table(META).map_err(db_err(STATE_FILE, "create table meta"))?;
         txn.commit().map_err(db_err(STATE_FILE, "commit table creation"))?;
         Ok(Self { db })
     }
 
-    /// The value of `key` on this replica. Not linearizable by itself: the
-    /// caller decides whether to ask the leader for a read index first.
-    #[allow(dead_code, reason = "read by the store and name APIs built on the Raft core")]
+    /// The value of `key` on this replica, if it is live by this node's
+    /// clock. Not linearizable by itself.
+    #[cfg(test)]
     pub(crate) fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.entry(key, wall_ms())?.map(|r| r.value.0))
+    }
+
+    /// The record of `key` if it is live at `now_ms`.
+    pub(crate) fn entry(&self, key: &str, now_ms: u64) -> Result<Option<Record>, StoreError> {
         let txn = self.db.begin_read().map_err(db_err(STATE_FILE, "begin read"))?;
         let table = txn.open_table(KV).map_err(db_err(STATE_FILE, "open table kv"))?;
-        let value = table.get(key).map_err(db_err(STATE_FILE, "read key"))?;
-        Ok(value.map(|v| v.value().to_vec()))
+        let Some(raw) = table.get(key).map_err(db_err(STATE_FILE, "read key"))? else {
+            return Ok(None);
+        };
+        let record: Record = decode(STATE_FILE, "record", raw.value())?;
+        Ok(Some(record).filter(|r| r.live_at(now_ms)))
+    }
+
+    /// Up to `limit` live records whose keys start with `prefix` and sort
+    /// after `after`, in key order, and whether more follow.
+    pub(crate) fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        now_ms: u64,
+    ) -> Result<(Vec<(String, Record)>, bool), StoreError> {
+        let txn = self.db.begin_read().map_err(db_err(STATE_FILE, "begin read"))?;
+        let table = txn.open_table(KV).map_err(db_err(STATE_FILE, "open table kv"))?;
+        let start = match after {
+            Some(a) if a >= prefix => a,
+            _ => prefix,
+        };
+        let mut out = Vec::new();
+        for row in table.range(start..).map_err(db_err(STATE_FILE, "scan kv"))? {
+            let (k, v) = row.map_err(db_err(STATE_FILE, "scan kv"))?;
+            let key = k.value();
+            if !key.starts_with(prefix) {
+                break;
+            }
+            if after.is_some_and(|a| key <= a) {
+                continue;
+            }
+            let record: Record = decode(STATE_FILE, "record", v.value())?;
+            if !record.live_at(now_ms) {
+                continue;
+            }
+            if out.len() == limit {
+                return Ok((out, true));
+            }
+            out.push((key.to_string(), record));
+        }
+        Ok((out, false))
+    }
+
+    /// When the earliest lifetime ends, if any key has one.
+    pub(crate) fn next_expiry(&self) -> Result<Option<u64>, StoreError> {
+        let txn = self.db.begin_read().map_err(db_err(STATE_FILE, "begin read"))?;
+        let table = txn.open_table(EXPIRY).map_err(db_err(STATE_FILE, "open table expiry"))?;
+        let first = table.first().map_err(db_err(STATE_FILE, "read expiry"))?;
+        Ok(first.map(|(k, _)| k.value().0))
     }
 
     /// The last applied log id and membership.
@@ -81,22 +139,50 @@ impl StateMachine {
         let txn = self.db.begin_write().map_err(db_err(STATE_FILE, "begin write"))?;
         {
             let mut kv = txn.open_table(KV).map_err(db_err(STATE_FILE, "open table kv"))?;
+            let mut expiry = txn.open_table(EXPIRY).map_err(db_err(STATE_FILE, "open table expiry"))?;
             for entry in entries {
-                let previous = match entry.payload {
-                    EntryPayload::Blank => None,
+                let response = match entry.payload {
+                    EntryPayload::Blank => Response::default(),
                     EntryPayload::Membership(m) => {
                         membership = Some(StoredMembership::new(Some(entry.log_id), m));
-                        None
+                        Response::default()
                     }
-                    EntryPayload::Normal(Command::Put { key, value }) => kv
-                        .insert(key.as_str(), value.as_slice())
-                        .map_err(db_err(STATE_FILE, "put"))?
-                        .map(|v| v.value().to_vec()),
-                    EntryPayload::Normal(Command::Delete { key }) => {
-                        kv.remove(key.as_str()).map_err(db_err(STATE_FILE, "delete"))?.map(|v| v.value().to_vec())
+                    EntryPayload::Normal(Command::Expire { now_ms }) => {
+                        expire(&mut kv, &mut expiry, now_ms)?;
+                        Response::default()
+                    }
+                    EntryPayload::Normal(cmd) => {
+                        let key = match &cmd {
+                            Command::Put { key, .. } | Command::Delete { key, .. } => key.clone(),
+                            Command::Expire { .. } => unreachable!("matched above"),
+                        };
+                        let current = match kv.get(key.as_str()).map_err(db_err(STATE_FILE, "read key"))? {
+                            Some(raw) => Some(decode::<Record>(STATE_FILE, "record", raw.value())?),
+                            None => None,
+                        };
+                        let (effect, response) = decide(current.as_ref(), entry.log_id.index, &cmd);
+                        if effect != Effect::Keep
+                            && let Some(t) = current.as_ref().and_then(|r| r.expires_ms)
+                        {
+                            expiry.remove((t, key.as_str())).map_err(db_err(STATE_FILE, "unindex expiry"))?;
+                        }
+                        match effect {
+                            Effect::Keep => {}
+                            Effect::Write(record) => {
+                                let raw = encode(STATE_FILE, "record", &record)?;
+                                kv.insert(key.as_str(), raw.as_slice()).map_err(db_err(STATE_FILE, "put"))?;
+                                if let Some(t) = record.expires_ms {
+                                    expiry.insert((t, key.as_str()), ()).map_err(db_err(STATE_FILE, "index expiry"))?;
+                                }
+                            }
+                            Effect::Remove => {
+                                kv.remove(key.as_str()).map_err(db_err(STATE_FILE, "delete"))?;
+                            }
+                        }
+                        response
                     }
                 };
-                responses.push(Response { previous });
+                responses.push(response);
             }
         }
         put_meta(&txn, LAST_APPLIED, &Some(last))?;
@@ -143,10 +229,16 @@ impl StateMachine {
         let body: SnapshotBody = decode(STATE_FILE, "received snapshot", &data)?;
         let txn = self.db.begin_write().map_err(db_err(STATE_FILE, "begin write"))?;
         txn.delete_table(KV).map_err(db_err(STATE_FILE, "drop kv"))?;
+        txn.delete_table(EXPIRY).map_err(db_err(STATE_FILE, "drop expiry"))?;
         {
             let mut kv = txn.open_table(KV).map_err(db_err(STATE_FILE, "open table kv"))?;
+            let mut expiry = txn.open_table(EXPIRY).map_err(db_err(STATE_FILE, "open table expiry"))?;
             for (k, v) in &body.kv {
                 kv.insert(k.as_str(), v.0.as_slice()).map_err(db_err(STATE_FILE, "install key"))?;
+                let record: Record = decode(STATE_FILE, "record", &v.0)?;
+                if let Some(t) = record.expires_ms {
+                    expiry.insert((t, k.as_str()), ()).map_err(db_err(STATE_FILE, "index expiry"))?;
+                }
             }
         }
         // The meta openraft hands over is authoritative; the copy inside
@@ -169,6 +261,31 @@ impl StateMachine {
         let data = data.map(|d| d.value().to_vec()).unwrap_or_default();
         Ok(Some(StoredSnapshot { meta: snap_meta, data: Bytes(data) }))
     }
+}
+
+/// Removes every key whose lifetime ended by `now_ms`.
+fn expire(
+    kv: &mut redb::Table<&str, &[u8]>,
+    expiry: &mut redb::Table<(u64, &str), ()>,
+    now_ms: u64,
+) -> Result<(), StoreError> {
+    let due: Vec<(u64, String)> = expiry
+        .range(..(now_ms.saturating_add(1), ""))
+        .map_err(db_err(STATE_FILE, "scan expiry"))?
+        .map(|row| row.map(|(k, _)| (k.value().0, k.value().1.to_string())))
+        .collect::<Result<_, _>>()
+        .map_err(db_err(STATE_FILE, "scan expiry"))?;
+    for (t, key) in due {
+        expiry.remove((t, key.as_str())).map_err(db_err(STATE_FILE, "unindex expiry"))?;
+        kv.remove(key.as_str()).map_err(db_err(STATE_FILE, "expire key"))?;
+    }
+    Ok(())
+}
+
+/// Milliseconds since the Unix epoch by this node's clock.
+pub(crate) fn wall_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The applied state as one read transaction sees it.
@@ -281,6 +398,7 @@ mod tests {
     use super::*;
     use crate::raft::store::open;
     use crate::raft::store_test::TempDir;
+    use crate::raft::types::Cond;
 
     fn normal(index: u64, cmd: Command) -> EntryOf<TypeConfig> {
         EntryOf::<TypeConfig> { log_id: log_id::<TypeConfig>(1, 1, index), payload: EntryPayload::Normal(cmd) }
@@ -290,20 +408,79 @@ mod tests {
     fn commands_answer_the_previous_value() {
         let dir = TempDir::new();
         let (_, sm) = open(dir.path()).unwrap();
-        let put = |i, v: &[u8]| normal(i, Command::Put { key: "k".into(), value: v.to_vec() });
+        let put = |i, v: &[u8]| normal(i, set("k", v, None, 0));
         let responses = sm
             .apply_batch(vec![
                 blank_ent::<TypeConfig>(1, 1, 1),
                 put(2, b"a"),
                 put(3, b"b"),
-                normal(4, Command::Delete { key: "k".into() }),
-                normal(5, Command::Delete { key: "k".into() }),
+                normal(4, Command::Delete { key: "k".into(), now_ms: 0 }),
+                normal(5, Command::Delete { key: "k".into(), now_ms: 0 }),
             ])
             .unwrap();
-        let previous: Vec<_> = responses.into_iter().map(|r| r.previous).collect();
+        let previous: Vec<_> = responses.iter().map(|r| r.previous.clone()).collect();
         assert_eq!(previous, vec![None, None, Some(b"a".to_vec()), Some(b"b".to_vec()), None]);
+        let versions: Vec<_> = responses.iter().map(|r| r.version).collect();
+        assert_eq!(versions, vec![0, 2, 3, 3, 0]);
         assert_eq!(sm.read_applied().unwrap().0, Some(log_id::<TypeConfig>(1, 1, 5)));
         assert_eq!(sm.get("k").unwrap(), None);
+    }
+
+    fn set(key: &str, v: &[u8], ttl_ms: Option<u64>, now_ms: u64) -> Command {
+        Command::Put { key: key.into(), value: v.to_vec(), cond: Cond::Always, ttl_ms, now_ms }
+    }
+
+    #[test]
+    fn expiry_removes_due_keys_at_the_leaders_time_only() {
+        let dir = TempDir::new();
+        let (_, sm) = open(dir.path()).unwrap();
+        sm.apply_batch(vec![
+            normal(1, set("short", b"1", Some(100), 1_000)),
+            normal(2, set("long", b"2", Some(10_000), 1_000)),
+            normal(3, set("kept", b"3", None, 1_000)),
+            // Overwriting drops the old lifetime from the index.
+            normal(4, set("renewed", b"4", Some(50), 1_000)),
+            normal(5, set("renewed", b"5", None, 1_010)),
+        ])
+        .unwrap();
+        assert_eq!(sm.next_expiry().unwrap(), Some(1_100));
+        assert!(sm.entry("short", 1_099).unwrap().is_some());
+        assert!(sm.entry("short", 1_100).unwrap().is_none(), "reads hide a due key before the sweep");
+        sm.apply_batch(vec![normal(6, Command::Expire { now_ms: 1_500 })]).unwrap();
+        assert_eq!(sm.next_expiry().unwrap(), Some(11_000));
+        let (rows, more) = sm.list("", None, 10, 1_500).unwrap();
+        let keys: Vec<_> = rows.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["kept", "long", "renewed"]);
+        assert!(!more);
+    }
+
+    #[test]
+    fn list_pages_by_prefix_in_key_order() {
+        let dir = TempDir::new();
+        let (_, sm) = open(dir.path()).unwrap();
+        let keys = ["a/1", "a/2", "a/3", "ab", "b/1"];
+        sm.apply_batch(keys.iter().zip(1..).map(|(k, i)| normal(i, set(k, b"v", None, 0))).collect()).unwrap();
+        let (rows, more) = sm.list("a/", None, 2, 0).unwrap();
+        assert_eq!(rows.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["a/1", "a/2"]);
+        assert!(more);
+        let (rows, more) = sm.list("a/", Some("a/2"), 2, 0).unwrap();
+        assert_eq!(rows.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["a/3"]);
+        assert!(!more);
+        assert_eq!(rows[0].1.version, 3);
+    }
+
+    #[test]
+    fn an_installed_snapshot_keeps_lifetimes() {
+        let dir = TempDir::new();
+        let (_, leader) = open(dir.path()).unwrap();
+        leader.apply_batch(vec![normal(1, set("t", b"1", Some(100), 1_000))]).unwrap();
+        let snap = leader.build().unwrap();
+        let other = TempDir::new();
+        let (_, follower) = open(other.path()).unwrap();
+        follower.install(snap.meta, snap.data.0).unwrap();
+        assert_eq!(follower.next_expiry().unwrap(), Some(1_100));
+        follower.apply_batch(vec![normal(2, Command::Expire { now_ms: 2_000 })]).unwrap();
+        assert!(follower.entry("t", 0).unwrap().is_none());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use openraft::{EntryPayload, RaftLogReader, RaftSnapshotBuilder, StorageError};
 use super::log_store::LogStore;
 use super::state_machine::StateMachine;
 use super::store::{LOG_FILE, StoreError, open};
-use super::types::{Command, TypeConfig};
+use super::types::{Command, Cond, TypeConfig};
 
 /// A directory under the system temp dir, unique per process and call,
 /// removed on drop.
@@ -67,14 +67,20 @@ async fn passes_openraft_suite() {
 fn put(term: u64, index: u64, key: &str, value: &[u8]) -> EntryOf<TypeConfig> {
     EntryOf::<TypeConfig> {
         log_id: log_id::<TypeConfig>(term, 1, index),
-        payload: EntryPayload::Normal(Command::Put { key: key.into(), value: value.to_vec() }),
+        payload: EntryPayload::Normal(Command::Put {
+            key: key.into(),
+            value: value.to_vec(),
+            cond: Cond::Always,
+            ttl_ms: None,
+            now_ms: 0,
+        }),
     }
 }
 
 fn delete(term: u64, index: u64, key: &str) -> EntryOf<TypeConfig> {
     EntryOf::<TypeConfig> {
         log_id: log_id::<TypeConfig>(term, 1, index),
-        payload: EntryPayload::Normal(Command::Delete { key: key.into() }),
+        payload: EntryPayload::Normal(Command::Delete { key: key.into(), now_ms: 0 }),
     }
 }
 

@@ -6,29 +6,56 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// One change to the replicated state. Commands are applied in log order
-/// on every replica, so applying one must depend on nothing but the state
-/// and the command itself.
+/// on every replica, so applying one must depend on nothing but the state,
+/// the command and its log index (see `kv.rs`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Command {
-    /// Sets `key` to `value`.
+    /// Sets `key` to `value` if `cond` holds.
     Put {
         /// The key.
         key: String,
         /// The new value.
         value: Vec<u8>,
+        /// When the put applies.
+        cond: Cond,
+        /// Lifetime from `now_ms`; `None` keeps the key until it is deleted.
+        ttl_ms: Option<u64>,
+        /// The proposer's wall clock, in milliseconds since the Unix epoch.
+        now_ms: u64,
     },
     /// Removes `key`.
     Delete {
         /// The key.
         key: String,
+        /// The proposer's wall clock (decides whether a TTL'd key was
+        /// still there).
+        now_ms: u64,
     },
+    /// Removes every key whose lifetime ended by `now_ms` (proposed by the
+    /// leader, so all replicas drop the same keys at the same log index).
+    Expire {
+        /// The leader's wall clock.
+        now_ms: u64,
+    },
+}
+
+/// The condition of a [`Command::Put`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Cond {
+    /// Always.
+    Always,
+    /// Only if the key does not exist.
+    Absent,
+    /// Only if the key's version is this one (0: the key does not exist).
+    Version(u64),
 }
 
 impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Command::Put { key, value } => write!(f, "put {key} ({} bytes)", value.len()),
-            Command::Delete { key } => write!(f, "delete {key}"),
+            Command::Put { key, value, .. } => write!(f, "put {key} ({} bytes)", value.len()),
+            Command::Delete { key, .. } => write!(f, "delete {key}"),
+            Command::Expire { now_ms } => write!(f, "expire keys due by {now_ms}"),
         }
     }
 }
@@ -36,8 +63,13 @@ impl fmt::Display for Command {
 /// What applying a command answered.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Response {
-    /// The value the key held before the command.
+    /// The command changed the key: the put's condition held, or the
+    /// delete found a live key.
+    pub(crate) applied: bool,
+    /// The live value the key held before the command.
     pub(crate) previous: Option<Vec<u8>>,
+    /// The key's version after the command (0: it does not exist).
+    pub(crate) version: u64,
 }
 
 /// A member of the Raft configuration as the log records it: the node's
@@ -89,7 +121,7 @@ mod tests {
 
     #[test]
     fn commands_travel_by_name() {
-        let c = Command::Put { key: "k".into(), value: vec![1] };
+        let c = Command::Put { key: "k".into(), value: vec![1], cond: Cond::Absent, ttl_ms: Some(5), now_ms: 9 };
         let bytes = rmp_serde::to_vec_named(&c).unwrap();
         assert_eq!(rmp_serde::from_slice::<Command>(&bytes).unwrap(), c);
         assert_eq!(c.to_string(), "put k (1 bytes)");

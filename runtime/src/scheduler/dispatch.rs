@@ -34,6 +34,10 @@ impl Core {
                 Ok(())
             }
             Envelope::NodeDown { node } => self.node_down(&node),
+            Envelope::Reply { call, result } => match result {
+                Ok(v) => v.to_lua(&self.lua, &k.err_mt).and_then(|v| k.reply.call::<()>((call, v))),
+                Err(e) => k.reply.call::<()>((call, mlua::Value::Nil, e.kind, e.message)),
+            },
             Envelope::CheckName { to, to_pid, name } => {
                 let slot = self.procs.borrow().slot_of(to);
                 match slot.and_then(|s| self.procs.borrow_mut().get_mut(s).map(|p| p.has_names = true)) {

@@ -4,7 +4,7 @@
 //! the order they were produced, which is what keeps sends FIFO per
 //! sender→receiver pair even when a message and an exit signal race.
 
-use wippy_lua_stdlib::{SpawnFlags, Value};
+use wippy_lua_stdlib::{HostError, SpawnFlags, Value};
 
 /// The outcome of a process: its return value or its error text.
 pub type ExitResult = Result<Value, String>;
@@ -38,6 +38,9 @@ pub(crate) enum Envelope {
     /// Node `node` went down: fire monitors and links to its processes.
     /// Posted to every worker, never routed by target.
     NodeDown { node: String },
+    /// The answer to host call `call` (a store request) made by a process
+    /// of this worker. Posted to that worker, never routed by target.
+    Reply { call: u64, result: Result<Value, HostError> },
 }
 
 /// Everything a worker needs to start a process it did not place itself.
@@ -69,7 +72,7 @@ impl Envelope {
             | Envelope::Kill { to, .. }
             | Envelope::CheckName { to, .. } => *to,
             Envelope::Spawn(order) => order.counter,
-            Envelope::NodeDown { .. } => 0,
+            Envelope::NodeDown { .. } | Envelope::Reply { .. } => 0,
         }
     }
 }

@@ -252,6 +252,35 @@ impl Host for WorkerHost {
         self.0.shared.raft_status.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    fn store_info(&self, id: &str) -> HostResult<wippy_lua_stdlib::StoreInfo> {
+        let stores = self.0.shared.stores.read().unwrap_or_else(|e| e.into_inner());
+        let def = stores.get(id).ok_or_else(|| HostError::not_found(format!("no store entry {id}")))?;
+        if self.0.shared.mesh.lock().unwrap_or_else(|e| e.into_inner()).is_none() {
+            return Err(HostError::unavailable(format!("store {id}: replicated stores need cluster.enabled: true")));
+        }
+        Ok(crate::store::info(def))
+    }
+
+    fn store_call(&self, call: u64, store: &str, op: wippy_lua_stdlib::StoreOp) -> HostResult<()> {
+        let shared = &self.0.shared;
+        let def = shared.stores.read().unwrap_or_else(|e| e.into_inner()).get(store).cloned();
+        let def = def.ok_or_else(|| HostError::not_found(format!("no store entry {store}")))?;
+        if def.backend == crate::app::StoreBackend::KvCrdt {
+            return Err(HostError::unavailable(format!("store {store}: store.kv.crdt is not available in this build")));
+        }
+        let mesh = shared.mesh.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(spawner) = mesh.as_ref() else {
+            return Err(HostError::unavailable(format!("store {store}: replicated stores need cluster.enabled: true")));
+        };
+        let worker = self.0.idx;
+        let shared = shared.clone();
+        spawner.spawn(async move {
+            let result = crate::store::execute(&shared, &def, op).await;
+            shared.post(worker, Envelope::Reply { call, result });
+        });
+        Ok(())
+    }
+
     fn print(&self, line: &[u8]) {
         use std::io::Write;
         let mut out = std::io::stdout().lock();

@@ -15,13 +15,18 @@ pub(crate) enum Control {
         /// The sender belongs to a formed Raft cluster, so nobody who can
         /// see it should bootstrap a new one.
         raft_member: bool,
+        /// The id of that Raft cluster, once its first leader wrote one: a
+        /// leader re-admits a former member of its own cluster and leaves
+        /// members of other clusters alone.
+        #[serde(default)]
+        raft_cluster: Option<String>,
     },
 }
 
 impl Control {
     /// The frame payload (MessagePack with named fields).
     pub(crate) fn encode(&self) -> Vec<u8> {
-        rmp_serde::to_vec_named(self).expect("a unit or bool-only enum always serializes")
+        rmp_serde::to_vec_named(self).expect("plain data always serializes")
     }
 
     /// Reads a payload; bad bytes are an error, never a panic.
@@ -36,7 +41,8 @@ mod tests {
 
     #[test]
     fn round_trips_and_refuses_garbage() {
-        for c in [Control::Bye, Control::Status { raft_member: true }] {
+        let status = Control::Status { raft_member: true, raft_cluster: Some("c1".into()) };
+        for c in [Control::Bye, status] {
             assert_eq!(Control::decode(&c.encode()), Ok(c));
         }
         assert!(Control::decode(b"bye").is_err());

@@ -77,6 +77,13 @@ impl Spawner {
         let ctx = self.ctx.clone();
         self.ctx.tracker.spawn_on(peer_task(ctx, queue), &self.handle);
     }
+
+    /// Runs `task` on the mesh thread, tracked like the mesh's own tasks
+    /// (a node's Raft client requests run here, beside the frames they
+    /// send and receive).
+    pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.ctx.tracker.spawn_on(task, &self.handle);
+    }
 }
 
 /// A running mesh; [`Mesh::stop`] ends every connection and joins the thread.

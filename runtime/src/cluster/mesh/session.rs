@@ -25,6 +25,7 @@ use super::link::{Flush, Link};
 use super::outbound::PeerQueue;
 use super::relay::decode_batch;
 use super::wire;
+use crate::shared::PeerRaft;
 use crate::stats::NodeStats;
 
 /// Longest a TCP connect may take.
@@ -265,7 +266,9 @@ fn handle(ctx: &Ctx, peer: &str, frame: Frame) {
         },
         Class::Control => match Control::decode(&frame.payload) {
             Ok(Control::Bye) => tracing::debug!(%peer, "mesh: peer closes on purpose"),
-            Ok(Control::Status { raft_member }) => ctx.shared.set_peer_status(peer, raft_member),
+            Ok(Control::Status { raft_member, raft_cluster }) => {
+                ctx.shared.set_peer_status(peer, PeerRaft { member: raft_member, cluster: raft_cluster });
+            }
             Err(e) => {
                 tracing::warn!(%peer, error = %e, "mesh: undecodable control frame dropped");
                 counters.dropped.fetch_add(1, Ordering::Relaxed);

@@ -1,5 +1,5 @@
 -- Prints one line per 100 ms with this node's Raft view:
---   raft <role> <leader or -> <term> <voters> <standbys>
+--   raft <role> <leader or -> <term> <voters> <standbys> <last applied index>
 -- or "raft unavailable" where Raft does not run.
 local time = require("time")
 local system = require("system")
@@ -13,8 +13,8 @@ local function main()
         else
             local stats = system.raft.stats()
             local leader = system.cluster.leader()
-            print(string.format("raft %s %s %d %s %s", role, leader ~= "" and leader or "-", system.raft.term(),
-                stats.voters, stats.standbys))
+            print(string.format("raft %s %s %d %s %s %s", role, leader ~= "" and leader or "-", system.raft.term(),
+                stats.voters, stats.standbys, stats.last_applied))
         end
         local r = channel.select{ events:case_receive(), time.after("100ms"):case_receive() }
         if r.channel == events and r.value.kind == process.event.CANCEL then

@@ -1,0 +1,246 @@
+//! The Raft core seen through a `store.kv.raft` store, between real
+//! `wippy run` processes: the Lua store API on one node; committed writes
+//! surviving a killed leader, a full-cluster restart and a wiped disk; and
+//! a partitioned minority that cannot commit while the majority can.
+//!
+//! The `kv` fixture runs a writer on every node that resumes its counter
+//! from the store and commits one increment per 100 ms, printing
+//! `kv resumed <n>`, `kv wrote <n>` or `kv error <why>`.
+
+#[path = "common/harness.rs"]
+mod common;
+#[path = "common/netns.rs"]
+mod netns;
+#[path = "common/raft.rs"]
+mod raft;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::*;
+use raft::{fast, last_wrote, resumed, settle, status};
+
+const T: Duration = Duration::from_secs(30);
+
+#[test]
+fn the_store_api_answers_from_lua_on_a_one_node_cluster() {
+    let app = app_fixture("kvapi");
+    let mut n = cluster_node(&app, "solo", free_port(), None, SECRET, &[]);
+    let out = n.wait(T);
+    assert!(out.stdout.contains("store ok"), "{}", out.describe());
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+}
+
+#[test]
+fn without_the_cluster_a_store_is_unavailable_not_missing() {
+    let out = run(&["run", p(&app_fixture("kvapi"))], T);
+    assert!(
+        out.stdout
+            .contains("store unavailable: UNAVAILABLE store app:kv: replicated stores need cluster.enabled: true"),
+        "{}",
+        out.describe()
+    );
+}
+
+/// A node of the `kv` fixture with its data in `dir`, so a restart finds it.
+fn kv_node(name: &str, port: u16, join: Option<u16>, dir: &Path) -> Running {
+    let mut extra = fast();
+    extra.push(format!("node.data_dir={}", dir.display()));
+    cluster_node(&app_fixture("kv"), name, port, join, SECRET, &extra)
+}
+
+/// Waits until `node` has written at least `n` since `since`.
+fn wait_wrote(node: &mut Running, what: &str, since: Instant, n: u64) {
+    node.wait_until(what, T, |ls| last_wrote(ls, since).is_some_and(|w| w >= n));
+}
+
+/// Whether a node that printed `committed` as its last commit may resume
+/// at `found`: the same, or one more when its last write committed while
+/// the node was stopping, too late to be printed.
+fn in_flight(found: u64, committed: u64) -> bool {
+    found == committed || found == committed + 1
+}
+
+/// Stops `node` gracefully and returns the last value it committed.
+fn stop(mut node: Running) -> u64 {
+    node.signal(libc::SIGTERM);
+    let out = node.wait(T);
+    assert!(!out.stderr.contains("panicked at"), "{}", out.describe());
+    last_wrote(&node.timed_lines(), Instant::now() - Duration::from_secs(3600)).unwrap_or(0)
+}
+
+#[test]
+fn committed_writes_survive_a_killed_leader_and_a_full_restart() {
+    let names = ["k1", "k2", "k3"];
+    let dirs: Vec<PathBuf> = names.iter().map(|_| temp_dir("kv-data")).collect();
+    let ports: Vec<u16> = names.iter().map(|_| free_port()).collect();
+    let start = |i: usize| kv_node(names[i], ports[i], (i > 0).then_some(ports[0]), &dirs[i]);
+    let mut nodes = vec![start(0)];
+    nodes[0].wait_line(T, |l| l.starts_with("raft leader k1"));
+    nodes.push(start(1));
+    nodes.push(start(2));
+    settle(&nodes, (1, 2, 0, 0), T);
+    let t0 = Instant::now();
+    for n in nodes.iter_mut() {
+        wait_wrote(n, "writes on every node", t0, 3);
+    }
+
+    // Kill the leader: the two others elect a new one and keep committing.
+    let now = Instant::now();
+    std::thread::sleep(Duration::from_millis(200));
+    let leader = raft::roles(&nodes, now).iter().position(|r| r == "leader").expect("a leader");
+    let mut victim = nodes.remove(leader);
+    victim.signal(libc::SIGKILL);
+    let _ = victim.wait(T);
+    let killed = Instant::now();
+    let before_kill = last_wrote(&victim.timed_lines(), t0).unwrap_or(0);
+    for n in nodes.iter_mut() {
+        let was = last_wrote(&n.timed_lines(), t0).unwrap_or(0);
+        wait_wrote(n, "writes resume after the leader is killed", killed, was + 3);
+    }
+
+    // The killed node restarts on its disk and finds its last commit.
+    let back = Instant::now();
+    let mut restarted = start(leader);
+    restarted.wait_until("the killed node resumes", T, |ls| resumed(ls, back).is_some());
+    let found = resumed(&restarted.timed_lines(), back).unwrap();
+    assert!(found >= before_kill, "{} resumed at {found}, had committed {before_kill}", names[leader]);
+    nodes.insert(leader, restarted);
+    settle(&nodes, (1, 2, 0, 0), T);
+
+    // Stop every node, start them all again: nothing committed is lost.
+    let committed: Vec<u64> = nodes.drain(..).map(stop).collect();
+    let again = Instant::now();
+    let mut nodes: Vec<Running> = (0..3).map(start).collect();
+    for (i, n) in nodes.iter_mut().enumerate() {
+        n.wait_until("resumed after the full restart", T, |ls| resumed(ls, again).is_some());
+        let found = resumed(&n.timed_lines(), again).unwrap();
+        assert!(in_flight(found, committed[i]), "{} resumed at {found}, had committed {}", names[i], committed[i]);
+        wait_wrote(n, "writing again after the full restart", again, committed[i] + 1);
+    }
+    nodes.into_iter().for_each(|n| {
+        stop(n);
+    });
+}
+
+#[test]
+fn a_node_restarted_with_a_wiped_disk_catches_up() {
+    let names = ["w1", "w2", "w3"];
+    let dirs: Vec<PathBuf> = names.iter().map(|_| temp_dir("kv-data")).collect();
+    let ports: Vec<u16> = names.iter().map(|_| free_port()).collect();
+    let start = |i: usize| kv_node(names[i], ports[i], (i > 0).then_some(ports[0]), &dirs[i]);
+    let mut nodes = vec![start(0)];
+    nodes[0].wait_line(T, |l| l.starts_with("raft leader w1"));
+    nodes.push(start(1));
+    nodes.push(start(2));
+    settle(&nodes, (1, 2, 0, 0), T);
+    let t0 = Instant::now();
+    wait_wrote(&mut nodes[2], "w3 writes", t0, 5);
+
+    // w3 loses its disk while it is down.
+    let w3 = nodes.pop().unwrap();
+    let committed = stop(w3);
+    std::fs::remove_dir_all(&dirs[2]).unwrap();
+    std::fs::create_dir_all(&dirs[2]).unwrap();
+    let target = status(&nodes[0].timed_lines(), Instant::now() - Duration::from_secs(1)).unwrap().applied;
+
+    let back = Instant::now();
+    let mut w3 = start(2);
+    w3.wait_until("w3 applies the log again", T, |ls| {
+        status(ls, back).is_some_and(|s| s.applied >= target && s.role == "voter")
+    });
+    w3.wait_until("w3 resumes", T, |ls| resumed(ls, back).is_some());
+    let found = resumed(&w3.timed_lines(), back).unwrap();
+    assert!(in_flight(found, committed), "w3 resumed at {found}, had committed {committed}");
+    wait_wrote(&mut w3, "w3 writes again", back, committed + 1);
+    nodes.push(w3);
+    nodes.into_iter().for_each(|n| {
+        stop(n);
+    });
+}
+
+/// Starts `kv` node `i` inside namespace `i` of `lab`; all join node 1.
+fn start_in(lab: &netns::Lab, i: usize) -> Running {
+    const PORT: u16 = 7946;
+    let addr = lab.addr(i);
+    let mut sets = fast();
+    sets.extend([
+        "cluster.enabled=true".to_owned(),
+        format!("node.name=p{i}"),
+        format!("cluster.membership.bind_addr={addr}"),
+        format!("cluster.membership.bind_port={PORT}"),
+        format!("cluster.membership.secret_key={SECRET}"),
+        format!("cluster.internode.bind_addr={addr}"),
+    ]);
+    if i != 1 {
+        sets.push(format!("cluster.membership.join_addrs={}:{PORT}", lab.addr(1)));
+    }
+    let app = app_fixture("kv");
+    let mut args: Vec<String> = vec!["run".into(), p(&app).into()];
+    for s in sets {
+        args.push("--set".into());
+        args.push(s);
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    Running::start_cmd(lab.command_in(i, &wippy_cmd(&refs)))
+}
+
+/// The leader is cut off: it cannot commit on its own, while the two
+/// others elect a leader and keep committing. After healing, the old
+/// leader follows and commits again.
+#[test]
+fn a_partitioned_minority_cannot_commit_and_the_majority_can() {
+    // Declared first so it is dropped last, after the nodes are killed.
+    let lab = match netns::Lab::new(3) {
+        Ok(lab) => lab,
+        Err(reason) => {
+            eprintln!("SKIPPED a_partitioned_minority_cannot_commit_and_the_majority_can: {reason}");
+            return;
+        }
+    };
+    let mut nodes = vec![start_in(&lab, 1)];
+    nodes[0].wait_line(T, |l| l.starts_with("raft leader p1"));
+    nodes.push(start_in(&lab, 2));
+    nodes.push(start_in(&lab, 3));
+    settle(&nodes, (1, 2, 0, 0), T);
+    let t0 = Instant::now();
+    for n in nodes.iter_mut() {
+        wait_wrote(n, "writes on every node", t0, 3);
+    }
+    let now = Instant::now();
+    std::thread::sleep(Duration::from_millis(200));
+    let leader = raft::roles(&nodes, now).iter().position(|r| r == "leader").expect("a leader");
+
+    lab.cut(leader + 1);
+    let cut = Instant::now();
+    for (i, n) in nodes.iter_mut().enumerate().filter(|(i, _)| *i != leader) {
+        let was = last_wrote(&n.timed_lines(), t0).unwrap_or(0);
+        wait_wrote(n, &format!("p{} commits in the majority", i + 1), cut, was + 5);
+    }
+    // A write in flight at the cut may still print just after it; none
+    // started later can commit.
+    let settled = cut + Duration::from_millis(500);
+    std::thread::sleep(Duration::from_secs(2));
+    let minority = &nodes[leader];
+    let lines = minority.timed_lines();
+    assert_eq!(
+        last_wrote(&lines, settled),
+        None,
+        "the cut-off node committed a write:\n{}",
+        minority.lines().join("\n")
+    );
+    assert!(
+        lines.iter().any(|(t, l)| *t >= settled && l.starts_with("kv error")),
+        "the cut-off node reported no failed write:\n{}",
+        minority.lines().join("\n")
+    );
+
+    lab.heal(leader + 1);
+    let healed = Instant::now();
+    let was = last_wrote(&lines, t0).unwrap_or(0);
+    wait_wrote(&mut nodes[leader], "the old leader commits again after healing", healed, was + 1);
+    settle(&nodes, (1, 2, 0, 0), T);
+    nodes.into_iter().for_each(|n| {
+        stop(n);
+    });
+}
