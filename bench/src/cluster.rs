@@ -10,6 +10,7 @@
 mod membership;
 mod messaging;
 mod proc;
+mod raft;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -49,4 +50,14 @@ pub(crate) fn run(mode: Mode) -> Result<Vec<Figure>> {
     let mut figs = messaging::run(mode)?;
     figs.extend(membership::run(mode)?);
     Ok(figs)
+}
+
+/// Runs the Raft write and failover benchmarks.
+pub(crate) fn run_raft(mode: Mode) -> Result<Vec<Figure>> {
+    raft::run(mode)
+}
+
+/// Runs the idle-leader CPU benchmark (many nodes).
+pub(crate) fn run_raft_idle(mode: Mode) -> Result<Vec<Figure>> {
+    raft::idle(mode)
 }

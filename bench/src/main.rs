@@ -40,6 +40,8 @@ const BENCHES: &[Bench] = &[
     ("throughput", throughput::run),
     ("preempt", preempt::run),
     ("cluster", cluster::run),
+    ("raft", cluster::run_raft),
+    ("raft-idle", cluster::run_raft_idle),
 ];
 
 fn main() -> ExitCode {

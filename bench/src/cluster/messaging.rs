@@ -132,7 +132,7 @@ fn oneway_figures(lines: &[String], mode: Mode, dropped: &str) -> Result<Vec<Fig
 /// The numeric fields after `prefix` of every line that starts with it
 /// (the driver prints only numbers there); a line without `len` of them is
 /// skipped, so the row is then missing rather than misread.
-fn fields(lines: &[String], prefix: &str, len: usize) -> Vec<Vec<f64>> {
+pub(super) fn fields(lines: &[String], prefix: &str, len: usize) -> Vec<Vec<f64>> {
     lines
         .iter()
         .filter_map(|l| l.strip_prefix(prefix))

@@ -137,6 +137,11 @@ impl Wippy {
         t
     }
 
+    /// The OS process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The admin `/metrics` body.
     pub(crate) fn metrics(&self) -> Result<String> {
         let port = self.admin.context("admin listener is off")?;
@@ -209,6 +214,7 @@ pub(crate) fn write_app(tag: &str, services: &str) -> Result<AppDir> {
         ("peer.lua", include_str!("../../apps/cluster/src/peer.lua")),
         ("driver.lua", include_str!("../../apps/cluster/src/driver.lua")),
         ("view.lua", include_str!("../../apps/cluster/src/view.lua")),
+        ("kv.lua", include_str!("../../apps/cluster/src/kv.lua")),
     ] {
         std::fs::write(src.join(file), text)?;
     }

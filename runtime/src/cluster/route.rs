@@ -167,6 +167,7 @@ impl Shared {
     /// at its processes.
     pub(crate) fn node_down(&self, name: &str) {
         self.peer_status.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+        self.raft_transport.peer_down(name);
         if let Some(left) = self.peers.remove(name) {
             let n = left.relay.len();
             if n > 0 {

@@ -78,11 +78,12 @@ impl Bootstrap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::raft::roles::Seat;
 
     const W: Duration = Duration::from_secs(2);
 
     fn c(id: u64) -> Candidate {
-        Candidate { id, eligible: true, priority: 0, failure_domain: String::new() }
+        Candidate { id, eligible: true, priority: 0, failure_domain: String::new(), seat: Seat::None }
     }
 
     #[test]

@@ -36,7 +36,10 @@ impl LocalRaft {
     /// The leader's node name as this node's Raft view has it, and whether
     /// that is this node.
     pub(crate) fn leader(&self) -> (Option<String>, bool) {
-        let m = openraft::async_runtime::WatchReceiver::borrow_watched(&self.raft.metrics()).clone();
+        // Borrowed, not cloned: this runs for every request, and the
+        // metrics carry per-follower maps.
+        let rx = self.raft.metrics();
+        let m = openraft::async_runtime::WatchReceiver::borrow_watched(&rx);
         let name =
             m.current_leader.and_then(|id| m.membership_config.membership().get_node(&id).map(|n| n.name.clone()));
         (name, m.state == ServerState::Leader)
@@ -92,10 +95,13 @@ impl Endpoint for LocalRaft {
         // (two nodes that each bootstrapped alone) must not feed it a log
         // it cannot agree with.
         let raft = this.raft;
-        let m = openraft::async_runtime::WatchReceiver::borrow_watched(&raft.metrics()).clone();
-        let membership = m.membership_config.membership();
-        let formed = membership.voter_ids().next().is_some();
-        if formed && membership.get_node(&node_id(from)).is_none() {
+        let rx = raft.metrics();
+        let refused = {
+            let m = openraft::async_runtime::WatchReceiver::borrow_watched(&rx);
+            let membership = m.membership_config.membership();
+            membership.voter_ids().next().is_some() && membership.get_node(&node_id(from)).is_none()
+        };
+        if refused {
             let msg = format!("{from} is not in this node's Raft configuration (another Raft cluster?)");
             return Box::pin(async move { Err(msg) });
         }

@@ -4,12 +4,13 @@ use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
+use std::sync::mpsc;
 
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
 use openraft::type_config::alias::{EntryOf, LogIdOf, VoteOf};
 use openraft::{OptionalSend, RaftLogReader};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::store::{LOG_FILE, StoreError, blocking, db_err, decode, encode};
 use super::types::TypeConfig;
@@ -30,11 +31,44 @@ type LogId = LogIdOf<TypeConfig>;
 type Vote = VoteOf<TypeConfig>;
 
 /// The Raft log on redb. Clones share the database, so the log reader
-/// openraft asks for is just another handle; every write is one redb
-/// transaction, durable when it returns.
+/// openraft asks for is just another handle.
+///
+/// Appends are group-committed: `append` writes the entries in a
+/// non-durable transaction (visible to readers at once, as openraft
+/// requires) and hands the flush callback to the flusher thread, which
+/// makes everything written so far durable with one fsync and then
+/// confirms every append it covered. While one fsync runs, the next appends
+/// queue up behind it and share the following one, so the log's throughput
+/// grows with load instead of being one fsync per batch. Votes, truncations
+/// and purges are durable when they return.
 #[derive(Clone)]
 pub(crate) struct LogStore {
     db: Arc<Database>,
+    flusher: mpsc::Sender<IOFlushed<TypeConfig>>,
+}
+
+/// Makes appended entries durable and confirms them, until every handle of
+/// the log is gone. It holds the database only while flushing, so a closed
+/// log can be opened again at once.
+fn flush_loop(db: std::sync::Weak<Database>, pending: mpsc::Receiver<IOFlushed<TypeConfig>>) {
+    while let Ok(first) = pending.recv() {
+        let mut batch = vec![first];
+        batch.extend(pending.try_iter());
+        let flushed = match db.upgrade() {
+            Some(db) => db
+                .begin_write()
+                .map_err(db_err(LOG_FILE, "begin flush"))
+                .and_then(|txn| txn.commit().map_err(db_err(LOG_FILE, "flush appends"))),
+            None => Err(StoreError::Task { file: LOG_FILE, reason: "the log was closed".into() }),
+        };
+        match flushed {
+            Ok(()) => batch.into_iter().for_each(|cb| cb.io_completed(Ok(()))),
+            Err(e) => {
+                let msg = e.to_string();
+                batch.into_iter().for_each(|cb| cb.io_completed(Err(io::Error::other(msg.clone()))));
+            }
+        }
+    }
 }
 
 impl LogStore {
@@ -45,7 +79,13 @@ impl LogStore {
         txn.open_table(LOG).map_err(db_err(LOG_FILE, "create table log"))?;
         txn.open_table(META).map_err(db_err(LOG_FILE, "create table meta"))?;
         txn.commit().map_err(db_err(LOG_FILE, "commit table creation"))?;
-        Ok(Self { db })
+        let (flusher, pending) = mpsc::channel();
+        let flush_db = Arc::downgrade(&db);
+        std::thread::Builder::new()
+            .name("wippy-raft-log".into())
+            .spawn(move || flush_loop(flush_db, pending))
+            .map_err(|e| StoreError::Task { file: LOG_FILE, reason: e.to_string() })?;
+        Ok(Self { db, flusher })
     }
 
     /// Reads one meta record. Runs inline, unlike the writes: one small
@@ -59,18 +99,22 @@ impl LogStore {
         }
     }
 
-    /// Writes one meta record in its own durable transaction.
-    async fn write_meta(&self, key: &'static str, bytes: Vec<u8>) -> Result<(), StoreError> {
+    /// Writes one meta record in its own transaction, durable when it
+    /// returns if `durable`, else with the next durable commit.
+    async fn write_meta(&self, key: &'static str, bytes: Vec<u8>, durable: bool) -> Result<(), StoreError> {
         let db = self.db.clone();
-        blocking(LOG_FILE, move || {
-            let txn = db.begin_write().map_err(db_err(LOG_FILE, "begin write"))?;
+        let write = move || {
+            let mut txn = db.begin_write().map_err(db_err(LOG_FILE, "begin write"))?;
+            if !durable {
+                txn.set_durability(Durability::None).map_err(db_err(LOG_FILE, "set durability"))?;
+            }
             {
                 let mut meta = txn.open_table(META).map_err(db_err(LOG_FILE, "open table meta"))?;
                 meta.insert(key, bytes.as_slice()).map_err(db_err(LOG_FILE, "write meta"))?;
             }
             txn.commit().map_err(db_err(LOG_FILE, "commit meta"))
-        })
-        .await
+        };
+        if durable { blocking(LOG_FILE, write).await } else { write() }
     }
 
     /// The entries with indexes in `range`, in order.
@@ -97,20 +141,18 @@ impl LogStore {
         Ok(LogState { last_log_id: last.or(last_purged), last_purged_log_id: last_purged })
     }
 
-    /// Writes `entries` in one transaction; returns once it is on disk.
-    async fn write_entries(&self, entries: Vec<(u64, Vec<u8>)>) -> Result<(), StoreError> {
-        let db = self.db.clone();
-        blocking(LOG_FILE, move || {
-            let txn = db.begin_write().map_err(db_err(LOG_FILE, "begin write"))?;
-            {
-                let mut log = txn.open_table(LOG).map_err(db_err(LOG_FILE, "open table log"))?;
-                for (index, bytes) in &entries {
-                    log.insert(*index, bytes.as_slice()).map_err(db_err(LOG_FILE, "append entry"))?;
-                }
+    /// Writes `entries` in one non-durable transaction: readable when it
+    /// returns, on disk once the flusher's next commit is.
+    fn write_entries(&self, entries: Vec<(u64, Vec<u8>)>) -> Result<(), StoreError> {
+        let mut txn = self.db.begin_write().map_err(db_err(LOG_FILE, "begin write"))?;
+        txn.set_durability(Durability::None).map_err(db_err(LOG_FILE, "set durability"))?;
+        {
+            let mut log = txn.open_table(LOG).map_err(db_err(LOG_FILE, "open table log"))?;
+            for (index, bytes) in &entries {
+                log.insert(*index, bytes.as_slice()).map_err(db_err(LOG_FILE, "append entry"))?;
             }
-            txn.commit().map_err(db_err(LOG_FILE, "commit append"))
-        })
-        .await
+        }
+        txn.commit().map_err(db_err(LOG_FILE, "commit append"))
     }
 }
 
@@ -119,9 +161,10 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, io::Error> {
+        // Inline: replication reads what was just appended, from redb's
+        // page cache, and a thread hop would cost more than the read.
         let bounds = (range.start_bound().cloned(), range.end_bound().cloned());
-        let this = self.clone();
-        Ok(blocking(LOG_FILE, move || this.read_entries(bounds)).await?)
+        Ok(self.read_entries(bounds)?)
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
@@ -142,11 +185,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
-        Ok(self.write_meta(VOTE, encode(LOG_FILE, VOTE, vote)?).await?)
+        Ok(self.write_meta(VOTE, encode(LOG_FILE, VOTE, vote)?, true).await?)
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
-        Ok(self.write_meta(COMMITTED, encode(LOG_FILE, COMMITTED, &committed)?).await?)
+        // A hint for recovery only (openraft re-applies up to it at start):
+        // an older value after a crash is harmless, so it costs no fsync.
+        Ok(self.write_meta(COMMITTED, encode(LOG_FILE, COMMITTED, &committed)?, false).await?)
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
@@ -160,17 +205,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let encoded: Result<Vec<_>, StoreError> =
             entries.into_iter().map(|e| Ok((e.index(), encode(LOG_FILE, "log entry", &e)?))).collect();
-        let result = match encoded {
-            Ok(encoded) => self.write_entries(encoded).await,
-            Err(e) => Err(e),
-        };
+        let result = encoded.and_then(|encoded| self.write_entries(encoded));
         // openraft treats the entries as persisted once the callback fires,
-        // so it fires only after the commit (an fsync) returned.
+        // so it fires only after the flusher's durable commit.
         match result {
-            Ok(()) => {
-                callback.io_completed(Ok(()));
-                Ok(())
-            }
+            Ok(()) => match self.flusher.send(callback) {
+                Ok(()) => Ok(()),
+                Err(mpsc::SendError(callback)) => {
+                    let e = io::Error::other("raft log: the flusher thread is gone");
+                    callback.io_completed(Err(io::Error::other(e.to_string())));
+                    Err(e)
+                }
+            },
             Err(e) => {
                 let msg = e.to_string();
                 callback.io_completed(Err(io::Error::other(msg)));

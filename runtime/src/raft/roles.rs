@@ -1,7 +1,13 @@
 //! Who should vote: the deterministic ranking every node computes the same
 //! way from the same gossip view.
 //!
-//! Eligible nodes are ranked by priority (lower first), then by Raft id.
+//! Eligible nodes are ranked by priority (lower first), then by the seat
+//! they hold now (voters, then standbys, then the rest), then by Raft id.
+//! The seat comes before the id so that a node joining with a "better" id
+//! takes an empty seat but never someone else's: with equal priorities the
+//! configuration only changes when a member leaves or seats are free, not
+//! whenever a node joins. A better priority still takes a seat (that is
+//! what the operator asked for).
 //! Voters are taken from the top of that ranking, first one per failure
 //! domain, then the best of the rest, up to `max_voters` (kept odd, so a
 //! quorum never needs more nodes than an odd count would). The next best
@@ -22,6 +28,21 @@ pub(crate) struct Candidate {
     pub(crate) priority: u32,
     /// Rack, zone or host label.
     pub(crate) failure_domain: String,
+    /// What it holds in the configuration now.
+    pub(crate) seat: Seat,
+}
+
+/// A node's place in the current configuration; the order is the
+/// preference among nodes of equal priority.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Seat {
+    /// A voter now.
+    Voter,
+    /// A standby (learner) now.
+    Standby,
+    /// Not in the configuration.
+    #[default]
+    None,
 }
 
 /// The roles the ranking assigns, as sets of Raft ids.
@@ -46,7 +67,7 @@ fn odd_floor(n: usize) -> usize {
 /// client. Independent of the input order.
 pub(crate) fn choose(candidates: &[Candidate], max_voters: usize, max_standbys: usize) -> Roles {
     let mut ranked: Vec<&Candidate> = candidates.iter().filter(|c| c.eligible).collect();
-    ranked.sort_by_key(|c| (c.priority, c.id));
+    ranked.sort_by_key(|c| (c.priority, c.seat, c.id));
     ranked.dedup_by_key(|c| c.id);
     let want = odd_floor(max_voters.min(ranked.len()));
     let mut voters = BTreeSet::new();
@@ -76,7 +97,30 @@ mod tests {
     use super::*;
 
     fn c(id: u64, priority: u32, domain: &str) -> Candidate {
-        Candidate { id, eligible: true, priority, failure_domain: domain.into() }
+        Candidate { id, eligible: true, priority, failure_domain: domain.into(), seat: Seat::None }
+    }
+
+    fn seated(seat: Seat, cs: Vec<Candidate>) -> Vec<Candidate> {
+        cs.into_iter().map(|c| Candidate { seat, ..c }).collect()
+    }
+
+    #[test]
+    fn a_joining_node_takes_free_seats_but_not_held_ones() {
+        let mut nodes = seated(Seat::Voter, vec![c(5, 0, ""), c(6, 0, ""), c(7, 0, "")]);
+        nodes.extend(seated(Seat::Standby, vec![c(8, 0, "")]));
+        // 1 and 2 rank better by id, but the seats are held.
+        nodes.extend([c(1, 0, ""), c(2, 0, "")]);
+        let r = choose(&nodes, 3, 2);
+        assert_eq!(r.voters, set(&[5, 6, 7]));
+        assert_eq!(r.standbys, set(&[8, 1]), "the free standby seat goes to the best newcomer");
+        // A better priority still wins a seat.
+        nodes.push(c(3, 0, ""));
+        nodes[4].priority = 0;
+        for n in nodes.iter_mut().filter(|n| n.seat != Seat::None) {
+            n.priority = 1;
+        }
+        let r = choose(&nodes, 3, 2);
+        assert_eq!(r.voters, set(&[1, 2, 3]));
     }
 
     fn set(ids: &[u64]) -> BTreeSet<u64> {

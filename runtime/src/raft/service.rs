@@ -24,7 +24,7 @@ use super::churn::Churn;
 use super::endpoint::LocalRaft;
 use super::network::MeshNetwork;
 use super::plan::{Config as Seats, Step, plan};
-use super::roles::{Candidate, choose};
+use super::roles::{Candidate, Seat, choose};
 use super::state_machine::StateMachine;
 use super::state_machine::wall_ms;
 use super::store::{self, StoreError};
@@ -292,7 +292,7 @@ impl Loop {
             self.last_leader = m.current_leader;
             self.shared.stats.raft_leader_changes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        let (candidates, nodes) = self.candidates();
+        let (candidates, nodes) = self.candidates(&voters, &learners);
         let now = Instant::now();
         if !initialized {
             if let Decision::Initialize(ids) = self.boot.observe(now, &candidates, self.shared.raft_cluster_visible()) {
@@ -409,7 +409,11 @@ impl Loop {
     }
 
     /// Live members as ranking candidates, with their Raft node records.
-    fn candidates(&self) -> (Vec<Candidate>, BTreeMap<u64, RaftNode>) {
+    fn candidates(
+        &self,
+        voters: &BTreeSet<u64>,
+        learners: &BTreeSet<u64>,
+    ) -> (Vec<Candidate>, BTreeMap<u64, RaftNode>) {
         let view = self.shared.cluster.read().unwrap_or_else(|e| e.into_inner());
         let mut cands = Vec::new();
         let mut nodes = BTreeMap::new();
@@ -420,6 +424,13 @@ impl Loop {
                 eligible: m.raft_eligible,
                 priority: m.raft_priority,
                 failure_domain: m.failure_domain.clone(),
+                seat: if voters.contains(&id) {
+                    Seat::Voter
+                } else if learners.contains(&id) {
+                    Seat::Standby
+                } else {
+                    Seat::None
+                },
             });
             nodes.insert(id, RaftNode { name: m.name.clone(), addr: m.internode.to_string() });
         }

@@ -9,7 +9,7 @@ use futures_core::Stream;
 use openraft::storage::{EntryResponder, RaftStateMachine};
 use openraft::type_config::alias::{EntryOf, LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, StoredMembership};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::kv::{Effect, Record, decide};
 use super::snapshot::{Bytes, SnapshotBody, StoredSnapshot};
@@ -136,7 +136,12 @@ impl StateMachine {
         };
         let mut membership = None;
         let mut responses = Vec::with_capacity(entries.len());
-        let txn = self.db.begin_write().map_err(db_err(STATE_FILE, "begin write"))?;
+        let mut txn = self.db.begin_write().map_err(db_err(STATE_FILE, "begin write"))?;
+        // The log is the durable record; a crash that loses applied state
+        // also loses `last_applied` with it (same transaction), and openraft
+        // applies those entries again from the log. Snapshots and installs
+        // are durable commits, which persist everything applied before them.
+        txn.set_durability(Durability::None).map_err(db_err(STATE_FILE, "set durability"))?;
         {
             let mut kv = txn.open_table(KV).map_err(db_err(STATE_FILE, "open table kv"))?;
             let mut expiry = txn.open_table(EXPIRY).map_err(db_err(STATE_FILE, "open table expiry"))?;
@@ -363,8 +368,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             batch.push(entry);
             responders.push(responder);
         }
-        let this = self.clone();
-        let responses = blocking(STATE_FILE, move || this.apply_batch(batch)).await?;
+        // Inline: a non-durable commit costs less than the thread hop.
+        let responses = self.apply_batch(batch)?;
         // Answer only after the commit, so a client never sees a result
         // the replica could lose.
         for (responder, response) in responders.into_iter().zip(responses) {

@@ -52,7 +52,8 @@ pub(crate) struct Transport {
     /// When a leader last replicated to (or heartbeated) this node.
     last_append: Mutex<Option<std::time::Instant>>,
     next: AtomicU64,
-    waiting: Mutex<HashMap<u64, oneshot::Sender<CallResult>>>,
+    /// Calls waiting for an answer: the callee's name and the slot.
+    waiting: Mutex<HashMap<u64, (String, oneshot::Sender<CallResult>)>>,
     endpoint: Mutex<Option<Arc<dyn Endpoint>>>,
 }
 
@@ -69,12 +70,25 @@ impl Transport {
         *self.last_append.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers a new call; returns its id and where its answer lands.
-    fn register(&self) -> (u64, oneshot::Receiver<CallResult>) {
+    /// Registers a new call to `to`; returns its id and where its answer lands.
+    fn register(&self, to: &str) -> (u64, oneshot::Receiver<CallResult>) {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(id, tx);
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner()).insert(id, (to.to_owned(), tx));
         (id, rx)
+    }
+
+    /// Node `name` went down: its calls will never be answered, so they
+    /// fail now instead of at their deadline (a client then tries the next
+    /// leader at once).
+    pub(crate) fn peer_down(&self, name: &str) {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        let gone: Vec<u64> = waiting.iter().filter(|(_, (to, _))| to == name).map(|(id, _)| *id).collect();
+        for id in gone {
+            if let Some((_, tx)) = waiting.remove(&id) {
+                let _ = tx.send(Err(format!("node {name} went down before answering")));
+            }
+        }
     }
 
     /// Gives up on call `id` (it timed out).
@@ -92,7 +106,7 @@ impl Transport {
         call: Call,
         ttl: Duration,
     ) -> Result<Answer, CallError> {
-        let (id, rx) = self.register();
+        let (id, rx) = self.register(to);
         if let Err(e) = shared.send_raft(to, &Wire::Request { id, from: from.to_owned(), call }) {
             self.forget(id);
             return Err(CallError::Unreachable(e));
@@ -121,7 +135,7 @@ impl Transport {
         match rpc::decode(payload) {
             Ok(Wire::Reply { id, result }) => {
                 let slot = self.waiting.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-                if let Some(tx) = slot {
+                if let Some((_, tx)) = slot {
                     let _ = tx.send(result);
                 }
             }
@@ -160,5 +174,22 @@ impl Shared {
             self.stats.drop_items(Class::Raft, 1);
             Err(format!("the raft queue to {to} is full"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_to_a_node_that_went_down_fail_at_once() {
+        let t = Transport::default();
+        let (_, mut to_b) = t.register("b");
+        let (_, mut to_c) = t.register("c");
+        t.peer_down("b");
+        assert!(matches!(to_b.try_recv(), Ok(Err(e)) if e == "node b went down before answering"));
+        assert!(to_c.try_recv().is_err(), "calls to other nodes keep waiting");
+        t.peer_down("c");
+        assert!(to_c.try_recv().is_ok());
     }
 }
