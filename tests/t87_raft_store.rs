@@ -70,7 +70,7 @@ fn stop(mut node: Running) -> u64 {
 }
 
 #[test]
-fn committed_writes_survive_a_killed_leader_and_a_full_restart() {
+fn committed_writes_survive_a_killed_leader_a_full_restart_and_a_crash_of_all() {
     let names = ["k1", "k2", "k3"];
     let dirs: Vec<PathBuf> = names.iter().map(|_| temp_dir("kv-data")).collect();
     let ports: Vec<u16> = names.iter().map(|_| free_port()).collect();
@@ -117,6 +117,24 @@ fn committed_writes_survive_a_killed_leader_and_a_full_restart() {
         let found = resumed(&n.timed_lines(), again).unwrap();
         assert!(in_flight(found, committed[i]), "{} resumed at {found}, had committed {}", names[i], committed[i]);
         wait_wrote(n, "writing again after the full restart", again, committed[i] + 1);
+    }
+
+    // SIGKILL all three at once: what a writer saw committed is on disk
+    // (a write is acknowledged only after the log's fsync on a quorum).
+    let acked: Vec<u64> = nodes
+        .drain(..)
+        .map(|mut n| {
+            n.signal(libc::SIGKILL);
+            let _ = n.wait(T);
+            last_wrote(&n.timed_lines(), again).unwrap_or(0)
+        })
+        .collect();
+    let after_crash = Instant::now();
+    let mut nodes: Vec<Running> = (0..3).map(start).collect();
+    for (i, n) in nodes.iter_mut().enumerate() {
+        n.wait_until("resumed after the crash of every node", T, |ls| resumed(ls, after_crash).is_some());
+        let found = resumed(&n.timed_lines(), after_crash).unwrap();
+        assert!(in_flight(found, acked[i]), "{} resumed at {found} after the crash, had seen {}", names[i], acked[i]);
     }
     nodes.into_iter().for_each(|n| {
         stop(n);

@@ -191,6 +191,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
         // A hint for recovery only (openraft re-applies up to it at start):
         // an older value after a crash is harmless, so it costs no fsync.
+        // It is harmless because a restarted leader never resumes its term
+        // (`enable_leader_restore: false` in service.rs).
         Ok(self.write_meta(COMMITTED, encode(LOG_FILE, COMMITTED, &committed)?, false).await?)
     }
 

@@ -236,6 +236,12 @@ fn openraft_config(opts: &RaftOptions) -> Result<openraft::Config, openraft::Con
         // A node whose disk was wiped comes back with an empty log; the
         // leader must be allowed to replicate to it from the start.
         allow_log_reversion: Some(true),
+        // Applies and the committed id are not fsynced (the log is the
+        // record), so a restarted leader does not know how far it had
+        // committed. It must win a new election, whose first entry commits
+        // everything before it, instead of resuming its old term: resuming
+        // would serve reads from a state missing acknowledged writes.
+        enable_leader_restore: Some(false),
         ..Default::default()
     };
     config.validate()
