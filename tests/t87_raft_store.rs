@@ -44,7 +44,12 @@ fn without_the_cluster_a_store_is_unavailable_not_missing() {
 
 /// A node of the `kv` fixture with its data in `dir`, so a restart finds it.
 fn kv_node(name: &str, port: u16, join: Option<u16>, dir: &Path) -> Running {
+    kv_node_with(name, port, join, dir, &[])
+}
+
+fn kv_node_with(name: &str, port: u16, join: Option<u16>, dir: &Path, more: &[&str]) -> Running {
     let mut extra = fast();
+    extra.extend(more.iter().map(|s| s.to_string()));
     extra.push(format!("node.data_dir={}", dir.display()));
     cluster_node(&app_fixture("kv"), name, port, join, SECRET, &extra)
 }
@@ -141,12 +146,16 @@ fn committed_writes_survive_a_killed_leader_a_full_restart_and_a_crash_of_all() 
     });
 }
 
+/// The log is compacted early (a snapshot every 40 entries, 5 kept
+/// behind it), so the wiped node cannot be sent the log from its start:
+/// it must receive a snapshot over the mesh and then the rest of the log.
 #[test]
-fn a_node_restarted_with_a_wiped_disk_catches_up() {
+fn a_node_restarted_with_a_wiped_disk_catches_up_from_a_snapshot() {
     let names = ["w1", "w2", "w3"];
     let dirs: Vec<PathBuf> = names.iter().map(|_| temp_dir("kv-data")).collect();
     let ports: Vec<u16> = names.iter().map(|_| free_port()).collect();
-    let start = |i: usize| kv_node(names[i], ports[i], (i > 0).then_some(ports[0]), &dirs[i]);
+    let compact = ["cluster.raft.snapshot_threshold=40", "cluster.raft.trailing_logs=5"];
+    let start = |i: usize| kv_node_with(names[i], ports[i], (i > 0).then_some(ports[0]), &dirs[i], &compact);
     let mut nodes = vec![start(0)];
     nodes[0].wait_line(T, |l| l.starts_with("raft leader w1"));
     nodes.push(start(1));
@@ -154,6 +163,7 @@ fn a_node_restarted_with_a_wiped_disk_catches_up() {
     settle(&nodes, (1, 2, 0, 0), T);
     let t0 = Instant::now();
     wait_wrote(&mut nodes[2], "w3 writes", t0, 5);
+    nodes[0].wait_until("several snapshots' worth of log", T, |ls| status(ls, t0).is_some_and(|s| s.applied >= 150));
 
     // w3 loses its disk while it is down.
     let w3 = nodes.pop().unwrap();
@@ -171,7 +181,9 @@ fn a_node_restarted_with_a_wiped_disk_catches_up() {
     let found = resumed(&w3.timed_lines(), back).unwrap();
     assert!(in_flight(found, committed), "w3 resumed at {found}, had committed {committed}");
     wait_wrote(&mut w3, "w3 writes again", back, committed + 1);
-    nodes.push(w3);
+    w3.signal(libc::SIGTERM);
+    let out = w3.wait(T);
+    assert!(out.stderr.contains("installed a snapshot from the leader"), "{}", out.describe());
     nodes.into_iter().for_each(|n| {
         stop(n);
     });

@@ -15,6 +15,7 @@
 //!   [`bootstrap`] (when a fresh cluster forms, and with whom).
 
 pub(crate) mod bootstrap;
+pub(crate) mod chunks;
 pub(crate) mod churn;
 pub(crate) mod client;
 pub(crate) mod endpoint;

@@ -3,10 +3,12 @@
 //! when this node leads and redirected to the leader otherwise.
 
 use std::io::Cursor;
+use std::sync::{Arc, Mutex};
 
 use openraft::errors::{ClientWriteError, RaftError};
 use openraft::{Raft, ReadPolicy, ServerState};
 
+use super::chunks::Assembly;
 use super::request::{self, Reply, Request};
 use super::rpc::{Answer, Call};
 use super::state_machine::{StateMachine, wall_ms};
@@ -19,6 +21,8 @@ use super::types::{TypeConfig, node_id};
 pub(crate) struct LocalRaft {
     pub(crate) raft: Raft<TypeConfig, StateMachine>,
     pub(crate) sm: StateMachine,
+    /// Snapshots arriving in chunks.
+    pub(crate) assembly: Arc<Mutex<Assembly>>,
 }
 
 /// Why the local instance did not serve a request.
@@ -95,11 +99,13 @@ impl Endpoint for LocalRaft {
         // (two nodes that each bootstrapped alone) must not feed it a log
         // it cannot agree with.
         let raft = this.raft;
+        let assembly = this.assembly;
+        let from = from.to_owned();
         let rx = raft.metrics();
         let refused = {
             let m = openraft::async_runtime::WatchReceiver::borrow_watched(&rx);
             let membership = m.membership_config.membership();
-            membership.voter_ids().next().is_some() && membership.get_node(&node_id(from)).is_none()
+            membership.voter_ids().next().is_some() && membership.get_node(&node_id(&from)).is_none()
         };
         if refused {
             let msg = format!("{from} is not in this node's Raft configuration (another Raft cluster?)");
@@ -111,12 +117,23 @@ impl Endpoint for LocalRaft {
                 Call::Append(req) => raft.append_entries(req).await.map(Answer::Append).map_err(text),
                 Call::Vote(req) => raft.vote(req).await.map(Answer::Vote).map_err(text),
                 Call::PreVote(req) => raft.pre_vote(req).await.map(Answer::Vote).map_err(text),
-                Call::Snapshot { vote, meta, data } => raft
-                    .install_full_snapshot(vote, openraft::Snapshot { meta, snapshot: Cursor::new(data) })
-                    .await
-                    .map(Answer::Snapshot)
-                    .map_err(|e| e.to_string()),
-                Call::Client(_) => unreachable!("handled above"),
+                Call::Snapshot { vote, meta, offset, total, data } => {
+                    let covers = meta.last_log_id;
+                    let whole = assembly
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .accept(&from, covers, offset, total, data.0)?;
+                    match whole {
+                        None => Ok(Answer::Chunk),
+                        Some(data) => raft
+                            .install_full_snapshot(vote, openraft::Snapshot { meta, snapshot: Cursor::new(data) })
+                            .await
+                            .map(Answer::Snapshot)
+                            .map_err(|e| e.to_string()),
+                    }
+                }
+                // Answered above, before the membership check.
+                Call::Client(_) => Err("client request on the consensus path".to_owned()),
             }
         })
     }

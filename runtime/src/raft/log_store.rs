@@ -44,12 +44,39 @@ type Vote = VoteOf<TypeConfig>;
 #[derive(Clone)]
 pub(crate) struct LogStore {
     db: Arc<Database>,
-    flusher: mpsc::Sender<IOFlushed<TypeConfig>>,
+    flusher: Arc<Flusher>,
+}
+
+/// The flusher thread and the only way to reach it. Dropped with the last
+/// handle of the log: it then closes the queue and waits for the thread,
+/// so once the log is gone its file is closed too and can be opened again.
+struct Flusher {
+    queue: std::sync::Mutex<Option<mpsc::Sender<IOFlushed<TypeConfig>>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Flusher {
+    /// Queues `callback` for the next durable commit; gives it back when
+    /// the thread is gone.
+    fn send(&self, callback: IOFlushed<TypeConfig>) -> Result<(), IOFlushed<TypeConfig>> {
+        match self.queue.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            Some(q) => q.send(callback).map_err(|mpsc::SendError(cb)| cb),
+            None => Err(callback),
+        }
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Makes appended entries durable and confirms them, until every handle of
-/// the log is gone. It holds the database only while flushing, so a closed
-/// log can be opened again at once.
+/// the log is gone. It holds the database only while flushing.
 fn flush_loop(db: std::sync::Weak<Database>, pending: mpsc::Receiver<IOFlushed<TypeConfig>>) {
     while let Ok(first) = pending.recv() {
         let mut batch = vec![first];
@@ -79,12 +106,13 @@ impl LogStore {
         txn.open_table(LOG).map_err(db_err(LOG_FILE, "create table log"))?;
         txn.open_table(META).map_err(db_err(LOG_FILE, "create table meta"))?;
         txn.commit().map_err(db_err(LOG_FILE, "commit table creation"))?;
-        let (flusher, pending) = mpsc::channel();
+        let (queue, pending) = mpsc::channel();
         let flush_db = Arc::downgrade(&db);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("wippy-raft-log".into())
             .spawn(move || flush_loop(flush_db, pending))
             .map_err(|e| StoreError::Task { file: LOG_FILE, reason: e.to_string() })?;
+        let flusher = Arc::new(Flusher { queue: std::sync::Mutex::new(Some(queue)), thread: Some(thread) });
         Ok(Self { db, flusher })
     }
 
@@ -213,7 +241,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         match result {
             Ok(()) => match self.flusher.send(callback) {
                 Ok(()) => Ok(()),
-                Err(mpsc::SendError(callback)) => {
+                Err(callback) => {
                     let e = io::Error::other("raft log: the flusher thread is gone");
                     callback.io_completed(Err(io::Error::other(e.to_string())));
                     Err(e)

@@ -12,6 +12,7 @@ use openraft::type_config::alias::{SnapshotOf, VoteOf};
 use openraft::{RaftNetworkFactory, RaftNetworkV2};
 
 use super::rpc::{Answer, Call};
+use super::snapshot::Bytes;
 use super::transport::CallError;
 use super::types::{RaftNode, TypeConfig};
 use crate::shared::Shared;
@@ -107,9 +108,31 @@ impl RaftNetworkV2<TypeConfig> for MeshClient {
         cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        let call = Call::Snapshot { vote, meta: snapshot.meta, data: snapshot.snapshot.into_inner() };
+        let data = snapshot.snapshot.into_inner();
+        let total = data.len() as u64;
+        let chunks = super::chunks::split(data.len(), super::chunks::CHUNK);
+        let send = async {
+            // Every chunk but the last is answered `Chunk`; the last one's
+            // answer, or the first other answer, is the result.
+            let mut result = Ok(Answer::Chunk);
+            for range in chunks {
+                let call = Call::Snapshot {
+                    vote,
+                    meta: snapshot.meta.clone(),
+                    offset: range.start as u64,
+                    total,
+                    data: Bytes(data[range].to_vec()),
+                };
+                result =
+                    self.shared.raft_transport.call(&self.shared, &self.to, &self.name, call, option.hard_ttl()).await;
+                if !matches!(result, Ok(Answer::Chunk)) {
+                    break;
+                }
+            }
+            result
+        };
         let result = tokio::select! {
-            r = self.shared.raft_transport.call(&self.shared, &self.to, &self.name, call, option.hard_ttl()) => r,
+            r = send => r,
             closed = cancel => return Err(StreamingError::Closed(closed)),
         };
         match result {

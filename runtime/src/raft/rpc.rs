@@ -10,6 +10,7 @@ use openraft::type_config::alias::{SnapshotMetaOf, VoteOf};
 use serde::{Deserialize, Serialize};
 
 use super::request::{Reply, Request};
+use super::snapshot::Bytes;
 use super::types::TypeConfig;
 
 /// One frame of the raft class.
@@ -46,14 +47,18 @@ pub(crate) enum Call {
     /// Unlike the calls above it is accepted from any node of the cluster,
     /// members of the Raft configuration or not.
     Client(Request),
-    /// Install a whole snapshot.
+    /// One chunk of a snapshot (see `chunks.rs`); the last one installs it.
     Snapshot {
         /// The leader's vote.
         vote: VoteOf<TypeConfig>,
         /// What the snapshot covers.
         meta: SnapshotMetaOf<TypeConfig>,
-        /// The snapshot bytes.
-        data: Vec<u8>,
+        /// Where this chunk starts in the snapshot.
+        offset: u64,
+        /// The snapshot's whole length.
+        total: u64,
+        /// The chunk's bytes.
+        data: Bytes,
     },
 }
 
@@ -64,8 +69,10 @@ pub(crate) enum Answer {
     Append(AppendEntriesResponse<TypeConfig>),
     /// To `Call::Vote` and `Call::PreVote`.
     Vote(VoteResponse<TypeConfig>),
-    /// To `Call::Snapshot`.
+    /// To the last chunk of `Call::Snapshot`.
     Snapshot(SnapshotResponse<TypeConfig>),
+    /// To any other chunk: taken.
+    Chunk,
     /// To `Call::Client`, from the leader.
     Served(Reply),
     /// To `Call::Client`, from a node that does not lead: who does, if it

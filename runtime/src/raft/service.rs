@@ -128,7 +128,7 @@ impl RaftService {
         let raft = rt
             .block_on(Raft::new(id, Arc::new(config), network, log, sm.clone()))
             .map_err(|e| RaftStartError::Raft(e.to_string()))?;
-        let local = LocalRaft { raft: raft.clone(), sm: sm.clone() };
+        let local = LocalRaft { raft: raft.clone(), sm: sm.clone(), assembly: Default::default() };
         shared.raft_transport.set_endpoint(Some(Arc::new(local.clone())));
         *shared.raft_local.write().unwrap_or_else(|e| e.into_inner()) = Some(local);
         *shared.raft_liveness.lock().unwrap_or_else(|e| e.into_inner()) =

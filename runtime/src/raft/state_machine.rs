@@ -157,9 +157,9 @@ impl StateMachine {
                         Response::default()
                     }
                     EntryPayload::Normal(cmd) => {
-                        let key = match &cmd {
-                            Command::Put { key, .. } | Command::Delete { key, .. } => key.clone(),
-                            Command::Expire { .. } => unreachable!("matched above"),
+                        let Some(key) = cmd.key().map(str::to_owned) else {
+                            responses.push(Response::default());
+                            continue;
                         };
                         let current = match kv.get(key.as_str()).map_err(db_err(STATE_FILE, "read key"))? {
                             Some(raw) => Some(decode::<Record>(STATE_FILE, "record", raw.value())?),
@@ -250,8 +250,11 @@ impl StateMachine {
         // the body only documents the file.
         put_meta(&txn, LAST_APPLIED, &meta.last_log_id)?;
         put_meta(&txn, LAST_MEMBERSHIP, &meta.last_membership)?;
+        let (covers, bytes) = (meta.last_log_id, data.len());
         put_snapshot(&txn, &StoredSnapshot { meta, data: Bytes(data) })?;
-        txn.commit().map_err(db_err(STATE_FILE, "commit snapshot install"))
+        txn.commit().map_err(db_err(STATE_FILE, "commit snapshot install"))?;
+        tracing::info!(covers = ?covers, bytes, keys = body.kv.len(), "raft: installed a snapshot from the leader");
+        Ok(())
     }
 
     /// The current snapshot, if one was built or installed.

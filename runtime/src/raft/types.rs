@@ -50,6 +50,16 @@ pub(crate) enum Cond {
     Version(u64),
 }
 
+impl Command {
+    /// The key a per-key command changes (`Expire` has none).
+    pub(crate) fn key(&self) -> Option<&str> {
+        match self {
+            Command::Put { key, .. } | Command::Delete { key, .. } => Some(key),
+            Command::Expire { .. } => None,
+        }
+    }
+}
+
 impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
