@@ -274,3 +274,33 @@ fn a_partitioned_minority_cannot_commit_and_the_majority_can() {
         stop(n);
     });
 }
+
+/// A leader stopped gracefully hands leadership to a caught-up voter
+/// before it goes, and the others keep committing under the new leader.
+#[test]
+fn a_leader_stopping_gracefully_hands_leadership_over() {
+    let names = ["g1", "g2", "g3"];
+    let dirs: Vec<PathBuf> = names.iter().map(|_| temp_dir("kv-data")).collect();
+    let ports: Vec<u16> = names.iter().map(|_| free_port()).collect();
+    let start = |i: usize| kv_node(names[i], ports[i], (i > 0).then_some(ports[0]), &dirs[i]);
+    let mut nodes = vec![start(0)];
+    nodes[0].wait_line(T, |l| l.starts_with("raft leader g1"));
+    nodes.push(start(1));
+    nodes.push(start(2));
+    settle(&nodes, (1, 2, 0, 0), T);
+    let now = Instant::now();
+    std::thread::sleep(Duration::from_millis(200));
+    let li = raft::roles(&nodes, now).iter().position(|r| r == "leader").expect("a leader");
+    let mut leader = nodes.remove(li);
+    leader.signal(libc::SIGTERM);
+    let out = leader.wait(T);
+    assert!(out.stderr.contains("handed leadership over before stopping"), "{}", out.describe());
+    let stopped = Instant::now();
+    for n in nodes.iter_mut() {
+        let was = last_wrote(&n.timed_lines(), now).unwrap_or(0);
+        wait_wrote(n, "writes under the new leader", stopped, was + 2);
+    }
+    nodes.into_iter().for_each(|n| {
+        stop(n);
+    });
+}

@@ -117,6 +117,9 @@ impl Endpoint for LocalRaft {
                 Call::Append(req) => raft.append_entries(req).await.map(Answer::Append).map_err(text),
                 Call::Vote(req) => raft.vote(req).await.map(Answer::Vote).map_err(text),
                 Call::PreVote(req) => raft.pre_vote(req).await.map(Answer::Vote).map_err(text),
+                Call::TransferLeader(req) => {
+                    raft.handle_transfer_leader(req).await.map(Answer::Transferred).map_err(|e| e.to_string())
+                }
                 Call::Snapshot { vote, meta, offset, total, data } => {
                     let covers = meta.last_log_id;
                     let whole = assembly

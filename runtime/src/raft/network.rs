@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable};
 use openraft::network::{RPCOption, RPCTypes};
-use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest, TransferLeaderResponse,
+    VoteRequest, VoteResponse,
+};
 use openraft::type_config::alias::{SnapshotOf, VoteOf};
 use openraft::{RaftNetworkFactory, RaftNetworkV2};
 
@@ -99,6 +102,15 @@ impl RaftNetworkV2<TypeConfig> for MeshClient {
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
         self.rpc(Call::PreVote(rpc), option.soft_ttl(), RPCTypes::Vote, vote_answer).await
+    }
+
+    async fn transfer_leader(
+        &mut self,
+        req: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let pick = |a| if let Answer::Transferred(r) = a { Some(r) } else { None };
+        self.rpc(Call::TransferLeader(req), option.hard_ttl(), RPCTypes::TransferLeader, pick).await
     }
 
     async fn full_snapshot(

@@ -39,11 +39,22 @@ pub(crate) struct Config {
     pub(crate) learners: BTreeSet<u64>,
 }
 
+/// Which nodes the leader can count on, in two strengths.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Liveness {
+    /// Not yet known to be gone: up in gossip, or a voter that still
+    /// answers heartbeats. A voter outside this set is evicted.
+    pub(crate) alive: BTreeSet<u64>,
+    /// Up in gossip and (for voters) answering heartbeats: the nodes a new
+    /// configuration's quorum may be counted from.
+    pub(crate) live: BTreeSet<u64>,
+}
+
 /// The steps from `now` to `want`, in order; empty when nothing changes.
 /// `caught_up` says which learners have the log and may be promoted now
-/// (the others are promoted by a later round); `alive` which nodes gossip
-/// currently lists as up.
-pub(crate) fn plan(now: &Config, want: &Roles, caught_up: &BTreeSet<u64>, alive: &BTreeSet<u64>) -> Vec<Step> {
+/// (the others are promoted by a later round).
+pub(crate) fn plan(now: &Config, want: &Roles, caught_up: &BTreeSet<u64>, seen: &Liveness) -> Vec<Step> {
+    let alive = &seen.alive;
     let wanted: BTreeSet<u64> = want.voters.union(&want.standbys).copied().collect();
     let present: BTreeSet<u64> = now.voters.union(&now.learners).copied().collect();
     let mut steps = Vec::new();
@@ -84,7 +95,7 @@ pub(crate) fn plan(now: &Config, want: &Roles, caught_up: &BTreeSet<u64>, alive:
     if !remove.is_empty() {
         steps.push(Step::Remove(remove));
     }
-    keep_live_majority(steps, &now.voters, alive)
+    keep_live_majority(steps, &now.voters, &seen.live)
 }
 
 /// The steps up to (not including) the first whose voter set would lack a
@@ -120,8 +131,13 @@ mod tests {
     }
 
     /// Every node in these tests is alive unless a test says otherwise.
-    fn all() -> BTreeSet<u64> {
-        (0..100).collect()
+    fn all() -> Liveness {
+        seen(&(0..100).collect::<Vec<_>>())
+    }
+
+    /// Nodes alive and live alike.
+    fn seen(ids: &[u64]) -> Liveness {
+        Liveness { alive: set(ids), live: set(ids) }
     }
 
     #[test]
@@ -145,7 +161,7 @@ mod tests {
         // 3 died; the ranking now wants 4 (a caught-up standby) to vote.
         let now = Config { voters: set(&[1, 2, 3]), learners: set(&[4, 5]) };
         let want = roles(&[1, 2, 4], &[5]);
-        let alive = set(&[1, 2, 4, 5]);
+        let alive = seen(&[1, 2, 4, 5]);
         assert_eq!(plan(&now, &want, &set(&[4, 5]), &alive), vec![Step::Promote(set(&[4])), Step::Remove(set(&[3]))]);
         // Even before the standby caught up, the dead voter goes.
         assert_eq!(plan(&now, &want, &BTreeSet::new(), &alive), vec![Step::Remove(set(&[3]))]);
@@ -158,8 +174,21 @@ mod tests {
         // member: no quorum, no commit, ever. Removing 1 first is safe.
         let now = Config { voters: set(&[1, 2, 3]), learners: BTreeSet::new() };
         let want = roles(&[2], &[3]);
-        let alive = set(&[2, 3]);
+        let alive = seen(&[2, 3]);
         assert_eq!(plan(&now, &want, &BTreeSet::new(), &alive), vec![Step::Remove(set(&[1])), Step::Demote(set(&[3]))]);
+    }
+
+    #[test]
+    fn a_voter_that_left_but_still_seems_heard_does_not_count_for_a_new_quorum() {
+        // 1 left gossip a moment ago; its last heartbeat answer is recent,
+        // so it is not evicted yet, but it cannot help commit {1, 3}.
+        let now = Config { voters: set(&[1, 2, 3]), learners: BTreeSet::new() };
+        let want = roles(&[3], &[2]);
+        let view = Liveness { alive: set(&[1, 2, 3]), live: set(&[2, 3]) };
+        assert!(plan(&now, &want, &BTreeSet::new(), &view).is_empty());
+        // Once it stops answering too, it goes first, then 2 stands by.
+        let view = seen(&[2, 3]);
+        assert_eq!(plan(&now, &want, &BTreeSet::new(), &view), vec![Step::Remove(set(&[1])), Step::Demote(set(&[2]))]);
     }
 
     #[test]

@@ -5,7 +5,10 @@
 //! named fields, like the relay envelope, so nodes of two builds can still
 //! talk during a rolling upgrade.
 
-use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest, TransferLeaderResponse,
+    VoteRequest, VoteResponse,
+};
 use openraft::type_config::alias::{SnapshotMetaOf, VoteOf};
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +46,8 @@ pub(crate) enum Call {
     Vote(VoteRequest<TypeConfig>),
     /// Ask whether a vote would be granted, without disturbing a leader.
     PreVote(VoteRequest<TypeConfig>),
+    /// The leader hands leadership to the callee (it stops gracefully).
+    TransferLeader(TransferLeaderRequest<TypeConfig>),
     /// A client request (a write or a linearizable read) for the leader.
     /// Unlike the calls above it is accepted from any node of the cluster,
     /// members of the Raft configuration or not.
@@ -73,6 +78,8 @@ pub(crate) enum Answer {
     Snapshot(SnapshotResponse<TypeConfig>),
     /// To any other chunk: taken.
     Chunk,
+    /// To `Call::TransferLeader`.
+    Transferred(TransferLeaderResponse<TypeConfig>),
     /// To `Call::Client`, from the leader.
     Served(Reply),
     /// To `Call::Client`, from a node that does not lead: who does, if it

@@ -23,7 +23,7 @@ use super::bootstrap::{Bootstrap, Decision};
 use super::churn::Churn;
 use super::endpoint::LocalRaft;
 use super::network::MeshNetwork;
-use super::plan::{Config as Seats, Step, plan};
+use super::plan::{Config as Seats, Liveness, Step, plan};
 use super::roles::{Candidate, Seat, choose};
 use super::state_machine::StateMachine;
 use super::state_machine::wall_ms;
@@ -279,6 +279,7 @@ impl Loop {
                 () = stop.cancelled() => break,
             }
         }
+        self.hand_over().await;
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "raft: shutdown failed");
         }
@@ -360,7 +361,12 @@ impl Loop {
         };
         let alive: BTreeSet<u64> =
             self.view.iter().copied().chain([self.id]).chain(voters.iter().copied().filter(heard)).collect();
-        let steps = plan(&Seats { voters, learners: learners.clone() }, &want, &caught_up, &alive);
+        // A new configuration's quorum is counted only from nodes that are
+        // up in gossip and, if they vote now, still answer.
+        let live: BTreeSet<u64> =
+            self.view.iter().copied().filter(|id| !voters.contains(id) || heard(id)).chain([self.id]).collect();
+        let seen = Liveness { alive, live };
+        let steps = plan(&Seats { voters, learners: learners.clone() }, &want, &caught_up, &seen);
         // One change at a time: each goes through joint consensus, and
         // the next round plans again from the configuration it produced.
         if let Some(first) = steps.into_iter().next() {
@@ -368,6 +374,45 @@ impl Loop {
             if tokio::time::timeout(limit, self.apply(first, &nodes, &learners)).await.is_err() {
                 tracing::info!(?limit, "raft: membership change not committed in time; retrying next round");
             }
+        }
+    }
+
+    /// On a graceful stop of the leader: hands leadership to the most
+    /// caught-up voter and waits (up to one heartbeat timeout) until it has
+    /// it, so the cluster goes on at once instead of waiting out an
+    /// election timeout.
+    async fn hand_over(&self) {
+        let (to, term) = {
+            let rx = self.raft.metrics();
+            let m = openraft::async_runtime::WatchReceiver::borrow_watched(&rx);
+            if m.state != ServerState::Leader {
+                return;
+            }
+            let voters: BTreeSet<u64> = m.membership_config.membership().voter_ids().collect();
+            let best = m
+                .replication
+                .iter()
+                .flatten()
+                .filter(|(id, _)| **id != self.id && voters.contains(id))
+                .max_by_key(|(id, matched)| (matched.as_ref().map(|l| l.index), std::cmp::Reverse(**id)))
+                .map(|(id, _)| *id);
+            (best, m.current_term)
+        };
+        let Some(to) = to else { return };
+        if let Err(e) = self.raft.trigger().transfer_leader(to).await {
+            tracing::info!(error = %e, "raft: leadership hand-over not started");
+            return;
+        }
+        let wait = self.raft.wait(Some(self.opts.heartbeat_timeout));
+        let moved = wait
+            .metrics(
+                |m| m.current_term > term && m.current_leader.is_some_and(|l| l != self.id),
+                "leadership handed over",
+            )
+            .await;
+        match moved {
+            Ok(_) => tracing::info!(to, "raft: handed leadership over before stopping"),
+            Err(e) => tracing::info!(error = %e, "raft: leadership hand-over did not finish; stopping anyway"),
         }
     }
 
