@@ -56,6 +56,38 @@ fn a_three_node_cluster_forms_and_fails_over() {
     }
 }
 
+/// `bootstrap_expect: 3` on three nodes that list each other as seeds:
+/// none forms a cluster alone; once all three see each other they form one
+/// together, with all three as voters and one leader they agree on.
+#[test]
+fn three_nodes_bootstrap_together_when_they_expect_three() {
+    let app = app_fixture("raft");
+    let ports = [free_port(), free_port(), free_port()];
+    let node = |i: usize| {
+        let seeds: Vec<String> =
+            ports.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, p)| format!("127.0.0.1:{p}")).collect();
+        let mut extra = fast();
+        extra.push("cluster.raft.bootstrap_expect=3".to_owned());
+        extra.push(format!("cluster.membership.join_addrs={}", seeds.join(",")));
+        cluster_node(&app, &format!("b{}", i + 1), ports[i], None, SECRET, &extra)
+    };
+    let mut first = node(0);
+    // Alone (its seeds are not up yet) it must not form a cluster.
+    std::thread::sleep(Duration::from_secs(3));
+    let alone = Instant::now() - Duration::from_secs(1);
+    assert_eq!(status(&first.timed_lines(), alone).map(|s| s.role), Some("non-member".to_owned()));
+    let mut nodes = vec![node(1), node(2)];
+    nodes.insert(0, first);
+    settle(&nodes, (1, 2, 0, 0));
+    let now = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    let leaders: Vec<String> = nodes.iter().map(|n| status(&n.timed_lines(), now).unwrap().leader).collect();
+    assert!(leaders.iter().all(|l| *l == leaders[0] && l != "-"), "leaders: {leaders:?}");
+    first = nodes.remove(0);
+    nodes.push(first);
+    stop_all(nodes);
+}
+
 /// Five nodes with the default five voting seats: all five vote.
 #[test]
 fn five_nodes_all_vote() {
