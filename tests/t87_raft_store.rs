@@ -28,6 +28,7 @@ fn the_store_api_answers_from_lua_on_a_one_node_cluster() {
     let mut n = cluster_node(&app, "solo", free_port(), None, SECRET, &[]);
     let out = n.wait(T);
     assert!(out.stdout.contains("store ok"), "{}", out.describe());
+    assert!(out.stdout.contains("lock ok"), "{}", out.describe());
     assert_eq!(out.code, Some(0), "{}", out.describe());
 }
 
@@ -300,6 +301,48 @@ fn a_leader_stopping_gracefully_hands_leadership_over() {
         let was = last_wrote(&n.timed_lines(), now).unwrap_or(0);
         wait_wrote(n, "writes under the new leader", stopped, was + 2);
     }
+    nodes.into_iter().for_each(|n| {
+        stop(n);
+    });
+}
+
+/// A lock held by a process of a node that dies is released by the
+/// leader once gossip declares that node gone; the next holder gets a
+/// larger fencing token, and only one node gets it.
+#[test]
+fn a_lock_of_a_dead_node_is_released_for_the_next_holder() {
+    let app = app_fixture("lock");
+    let ports = [free_port(), free_port(), free_port()];
+    let mut x1 = cluster_node(&app, "x1", ports[0], None, SECRET, &fast());
+    let held = x1.wait_line(T, |l| l.starts_with("lock held "));
+    let t1: u64 = held["lock held ".len()..].parse().unwrap();
+    let mut nodes = vec![x1];
+    for (i, port) in ports.iter().enumerate().skip(1) {
+        let mut n = cluster_node(&app, &format!("x{}", i + 1), *port, Some(ports[0]), SECRET, &fast());
+        n.wait_line(T, |l| l == "lock busy");
+        nodes.push(n);
+    }
+    // x2 and x3 must vote before x1 goes, so the cluster outlives it.
+    settle(&nodes, (1, 2, 0, 0), T);
+    let mut x1 = nodes.remove(0);
+    x1.signal(libc::SIGKILL);
+    let _ = x1.wait(T);
+    let killed = Instant::now();
+    let taken = |n: &Running| {
+        n.timed_lines()
+            .iter()
+            .filter(|(t, _)| *t >= killed)
+            .find_map(|(_, l)| l.strip_prefix("lock taken ")?.parse::<u64>().ok())
+    };
+    let deadline = Instant::now() + T;
+    while nodes.iter().all(|n| taken(n).is_none()) {
+        assert!(Instant::now() < deadline, "nobody took the lock of the dead node");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let winners: Vec<u64> = nodes.iter().filter_map(taken).collect();
+    assert_eq!(winners.len(), 1, "exactly one new holder: {winners:?}");
+    assert!(winners[0] > t1, "the new token {} is larger than {t1}", winners[0]);
     nodes.into_iter().for_each(|n| {
         stop(n);
     });

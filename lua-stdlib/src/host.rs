@@ -146,6 +146,23 @@ pub enum PutCond {
     Version(u64),
 }
 
+/// A `system.lock` call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockOp {
+    /// `acquire(name [, {wait}])` → the fencing token, or `ALREADY_EXISTS`.
+    Acquire {
+        /// The lock.
+        name: String,
+        /// How long to wait for a held lock (zero: fail at once).
+        wait_ms: u64,
+    },
+    /// `release(name)` → whether the caller held it.
+    Release {
+        /// The lock.
+        name: String,
+    },
+}
+
 /// What `s:info()` reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreInfo {
@@ -248,6 +265,12 @@ pub trait Host {
     /// disabled, a client node, not started yet).
     fn raft_status(&self) -> Option<RaftStatus> {
         None
+    }
+    /// Starts a `system.lock` call by the process in `slot`; answered later
+    /// through `reply(call, ...)` like [`Host::store_call`].
+    fn lock_call(&self, call: u64, slot: u32, op: LockOp) -> HostResult<()> {
+        let _ = (call, slot, op);
+        Err(HostError::unavailable("system.lock needs cluster.enabled: true"))
     }
     /// What store `id` is, or `NOT_FOUND` when no entry declares it.
     fn store_info(&self, id: &str) -> HostResult<StoreInfo> {

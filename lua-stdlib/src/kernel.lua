@@ -903,6 +903,9 @@ function K.await(call, ...)
   return r[1]
 end
 
+-- The slot of the calling process (for host calls made on its behalf).
+function K.slot() return current().slot end
+
 K.reply = function(id, value, kind, message)
   local ch = REPLIES[id]
   if ch ~= nil then

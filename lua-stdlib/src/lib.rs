@@ -23,7 +23,8 @@ use mlua::{Function, LightUserData, Lua, MultiValue, Table, Thread};
 
 pub use duration::parse_ms;
 pub use host::{
-    ClusterMember, Host, HostError, HostResult, Level, PutCond, RaftStatus, SendOutcome, SpawnFlags, StoreInfo, StoreOp,
+    ClusterMember, Host, HostError, HostResult, Level, LockOp, PutCond, RaftStatus, SendOutcome, SpawnFlags, StoreInfo,
+    StoreOp,
 };
 pub use store::MAX_KEY;
 pub use value::{MAX_DEPTH, Value, ValueError};
@@ -102,7 +103,7 @@ pub fn install(lua: &Lua, host: Rc<dyn Host>, fast: Vec<(&'static str, Function)
     let extra = lua.create_table()?;
     extra.set("json", json::module(lua, &err_mt)?)?;
     extra.set("logger", logger(lua, &host)?)?;
-    extra.set("system", system::module(lua, &host, &err_mt)?)?;
+    extra.set("system", system::module(lua, &host, &k, &err_mt)?)?;
     extra.set("store", store::module(lua, &host, &k, &err_mt)?)?;
     let hw = host.clone();
     extra.set(

@@ -6,12 +6,25 @@ use std::rc::Rc;
 
 use mlua::{IntoLuaMulti, Lua, Table};
 
-use crate::{ClusterMember, Host, RaftStatus};
+use crate::{ClusterMember, Host, LockOp, RaftStatus};
+
+const LOCK: &str = include_str!("lock.lua");
+
+/// A wait option as milliseconds: a number (ms) or a duration string;
+/// `None` when it is neither.
+fn duration_ms(d: &mlua::Value) -> Option<f64> {
+    match d {
+        mlua::Value::Integer(i) => Some(*i as f64),
+        mlua::Value::Number(n) => Some(*n),
+        mlua::Value::String(s) => crate::parse_ms(&s.to_string_lossy()).ok(),
+        _ => None,
+    }
+}
 
 const NO_RAFT: &str = "raft not available";
 
 /// Builds the `system` table.
-pub(crate) fn module(lua: &Lua, host: &Rc<dyn Host>, err_mt: &Table) -> mlua::Result<Table> {
+pub(crate) fn module(lua: &Lua, host: &Rc<dyn Host>, kernel: &Table, err_mt: &Table) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     let x = host.clone();
     t.set(
@@ -106,17 +119,23 @@ pub(crate) fn module(lua: &Lua, host: &Rc<dyn Host>, err_mt: &Table) -> mlua::Re
     })?;
     t.set("raft", raft)?;
 
-    let lock = lua.create_table()?;
-    for name in ["acquire", "release"] {
-        let emt = err_mt.clone();
-        lock.set(
-            name,
-            lua.create_function(move |lua, _args: mlua::MultiValue| {
-                let e = crate::error_value(lua, &emt, "UNAVAILABLE", "system.lock needs cluster.enabled: true")?;
-                (mlua::Value::Nil, e).into_lua_multi(lua)
-            })?,
-        )?;
-    }
+    let h = lua.create_table()?;
+    let x = host.clone();
+    h.set(
+        "lock_call",
+        lua.create_function(move |lua, (call, slot, op, name, wait_ms): (u64, u32, String, String, Option<f64>)| {
+            let op = match op.as_str() {
+                "acquire" => LockOp::Acquire { name, wait_ms: wait_ms.unwrap_or(0.0).max(0.0) as u64 },
+                _ => LockOp::Release { name },
+            };
+            match x.lock_call(call, slot, op) {
+                Ok(()) => true.into_lua_multi(lua),
+                Err(e) => (mlua::Value::Nil, e.kind, e.message).into_lua_multi(lua),
+            }
+        })?,
+    )?;
+    h.set("duration_ms", lua.create_function(|_, d: mlua::Value| Ok(duration_ms(&d)))?)?;
+    let lock: Table = lua.load(LOCK).set_name("=lock").call((kernel.clone(), h))?;
     t.set("lock", lock)?;
     Ok(t)
 }

@@ -17,6 +17,7 @@ mod admin;
 pub mod app;
 mod cluster;
 mod fxhash;
+mod lock;
 pub mod naming;
 pub mod node;
 pub mod pid;

@@ -121,6 +121,8 @@ pub(crate) struct Shared {
     pub defs: RwLock<HashMap<String, Arc<Definition>>>,
     /// Known `process.host` ids.
     pub hosts: RwLock<HashSet<String>>,
+    /// Cluster-wide locks held by this node's processes.
+    pub locks: crate::lock::Held,
     /// Declared replicated stores, by entry id.
     pub stores: RwLock<HashMap<String, crate::app::StoreDef>>,
     /// LOCAL names.
@@ -193,6 +195,7 @@ impl Shared {
             defs: RwLock::default(),
             hosts: RwLock::default(),
             stores: RwLock::default(),
+            locks: Default::default(),
             registry: Registry::default(),
             watches: DashMap::new(),
             stopping: AtomicBool::new(false),

@@ -45,7 +45,14 @@ pub(crate) async fn execute(shared: &Arc<Shared>, def: &StoreDef, op: StoreOp) -
         },
         StoreOp::Has { key } => Ok(Value::Bool(get(shared, &ns, &key).await?.is_some())),
         StoreOp::Set { key, value, ttl_ms } => {
-            let cmd = Command::Put { key: ns.key(&key), value: encode(&value)?, cond: Cond::Always, ttl_ms, now_ms };
+            let cmd = Command::Put {
+                key: ns.key(&key),
+                value: encode(&value)?,
+                cond: Cond::Always,
+                ttl_ms,
+                now_ms,
+                owner: None,
+            };
             write(shared, cmd).await.map(|_| Value::Bool(true))
         }
         StoreOp::Put { key, value, ttl_ms, cond } => {
@@ -55,7 +62,7 @@ pub(crate) async fn execute(shared: &Arc<Shared>, def: &StoreDef, op: StoreOp) -
                 PutCond::Absent => Cond::Absent,
                 PutCond::Version(v) => Cond::Version(v),
             };
-            let cmd = Command::Put { key: ns.key(&key), value: bytes, cond, ttl_ms, now_ms };
+            let cmd = Command::Put { key: ns.key(&key), value: bytes, cond, ttl_ms, now_ms, owner: None };
             let r = write(shared, cmd).await?;
             if r.applied {
                 return Ok(entry_value(&key, value, r.version));
@@ -69,7 +76,7 @@ pub(crate) async fn execute(shared: &Arc<Shared>, def: &StoreDef, op: StoreOp) -
             })
         }
         StoreOp::Delete { key } => {
-            let r = write(shared, Command::Delete { key: ns.key(&key), now_ms }).await?;
+            let r = write(shared, Command::Delete { key: ns.key(&key), cond: Cond::Always, now_ms }).await?;
             Ok(Value::Bool(r.applied))
         }
         StoreOp::List { prefix, after, limit } => {

@@ -21,6 +21,9 @@ pub(crate) struct Record {
     pub(crate) version: u64,
     /// Wall-clock milliseconds after which the key no longer exists.
     pub(crate) expires_ms: Option<u64>,
+    /// The node whose departure removes the record.
+    #[serde(default)]
+    pub(crate) owner: Option<String>,
 }
 
 impl Record {
@@ -46,7 +49,7 @@ pub(crate) enum Effect {
 /// handled by the state machine with [`Record::live_at`].
 pub(crate) fn decide(current: Option<&Record>, index: u64, cmd: &Command) -> (Effect, Response) {
     match cmd {
-        Command::Put { value, cond, ttl_ms, now_ms, .. } => {
+        Command::Put { value, cond, ttl_ms, now_ms, owner, .. } => {
             let live = current.filter(|r| r.live_at(*now_ms));
             let holds = match cond {
                 Cond::Always => true,
@@ -60,12 +63,21 @@ pub(crate) fn decide(current: Option<&Record>, index: u64, cmd: &Command) -> (Ef
                 value: Bytes(value.clone()),
                 version: index,
                 expires_ms: ttl_ms.map(|t| now_ms.saturating_add(t)),
+                owner: owner.clone(),
             };
             let previous = live.map(|r| r.value.0.clone());
             (Effect::Write(record), Response { applied: true, previous, version: index })
         }
-        Command::Delete { now_ms, .. } => {
+        Command::Delete { now_ms, cond, .. } => {
             let live = current.filter(|r| r.live_at(*now_ms));
+            let holds = match cond {
+                Cond::Always => true,
+                Cond::Absent => live.is_none(),
+                Cond::Version(v) => live.is_some_and(|r| r.version == *v),
+            };
+            if !holds {
+                return (Effect::Keep, answer(false, live));
+            }
             let effect = if current.is_some() { Effect::Remove } else { Effect::Keep };
             (effect, answer(live.is_some(), live))
         }
@@ -83,11 +95,11 @@ mod tests {
     use super::*;
 
     fn put(value: &[u8], cond: Cond, ttl_ms: Option<u64>, now_ms: u64) -> Command {
-        Command::Put { key: "k".into(), value: value.to_vec(), cond, ttl_ms, now_ms }
+        Command::Put { key: "k".into(), value: value.to_vec(), cond, ttl_ms, now_ms, owner: None }
     }
 
     fn rec(value: &[u8], version: u64, expires_ms: Option<u64>) -> Record {
-        Record { value: Bytes(value.to_vec()), version, expires_ms }
+        Record { value: Bytes(value.to_vec()), version, expires_ms, owner: None }
     }
 
     #[test]
@@ -129,8 +141,18 @@ mod tests {
     }
 
     #[test]
+    fn a_versioned_delete_removes_only_that_write() {
+        let del = |v| Command::Delete { key: "k".into(), cond: Cond::Version(v), now_ms: 0 };
+        let (effect, resp) = decide(Some(&rec(b"a", 7, None)), 9, &del(6));
+        assert_eq!((effect, resp.applied), (Effect::Keep, false), "a later holder's write stays");
+        let (effect, resp) = decide(Some(&rec(b"a", 7, None)), 9, &del(7));
+        assert_eq!((effect, resp.applied), (Effect::Remove, true));
+        assert!(!decide(None, 9, &del(7)).1.applied);
+    }
+
+    #[test]
     fn delete_reports_whether_a_live_key_was_there() {
-        let del = |now_ms| Command::Delete { key: "k".into(), now_ms };
+        let del = |now_ms| Command::Delete { key: "k".into(), cond: Cond::Always, now_ms };
         let (effect, resp) = decide(Some(&rec(b"a", 1, None)), 2, &del(0));
         assert_eq!(effect, Effect::Remove);
         assert!(resp.applied);

@@ -38,6 +38,11 @@ const BOOTSTRAP_WINDOW: Duration = Duration::from_secs(2);
 /// Where the replicated state keeps the cluster's id (outside the `kv/`
 /// space of the stores).
 const CLUSTER_KEY: &str = "_sys/cluster";
+/// The owner of records tied to one incarnation of a node.
+pub(crate) fn owner_id(node: &str, generation: u64) -> String {
+    format!("{node}#{generation}")
+}
+
 /// How often the leader sweeps keys whose lifetime has ended. Reads hide
 /// them from the moment they end; the sweep only frees the space.
 const EXPIRY_SWEEP: Duration = Duration::from_secs(1);
@@ -149,6 +154,7 @@ impl RaftService {
             view_since: Instant::now(),
             last_leader: None,
             last_sweep: None,
+            last_orphan_sweep: None,
             churn: Churn::default(),
         };
         let stop = cancel.clone();
@@ -261,6 +267,8 @@ struct Loop {
     last_leader: Option<u64>,
     /// When the leader last proposed an expiry sweep.
     last_sweep: Option<Instant>,
+    /// When the leader last looked for records of departed nodes.
+    last_orphan_sweep: Option<Instant>,
     churn: Churn,
 }
 
@@ -319,6 +327,7 @@ impl Loop {
             self.name_cluster().await;
         }
         self.expire().await;
+        self.sweep_orphans().await;
         let ids: BTreeSet<u64> = candidates.iter().map(|c| c.id).collect();
         if ids != self.view {
             self.view = ids;
@@ -416,6 +425,36 @@ impl Loop {
         }
     }
 
+    /// Removes records whose owner (a node incarnation, see
+    /// [`owner_id`]) is no longer up in gossip: locks of a node that died or
+    /// left, or of a previous life of a restarted node. At most once per
+    /// [`EXPIRY_SWEEP`], and a bounded batch each time.
+    async fn sweep_orphans(&mut self) {
+        if self.last_orphan_sweep.is_some_and(|t| t.elapsed() < EXPIRY_SWEEP) {
+            return;
+        }
+        self.last_orphan_sweep = Some(Instant::now());
+        let up: BTreeSet<String> = {
+            let view = self.shared.cluster.read().unwrap_or_else(|e| e.into_inner());
+            view.iter().flatten().filter(|m| m.state.is_up()).map(|m| owner_id(&m.name, m.generation)).collect()
+        };
+        let orphans = match self.sm.orphans(&up, 256) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(error = %e, "raft: cannot list records of departed nodes");
+                return;
+            }
+        };
+        for (key, version) in orphans {
+            let cmd =
+                Command::Delete { key: key.clone(), cond: super::types::Cond::Version(version), now_ms: wall_ms() };
+            match tokio::time::timeout(EXPIRY_SWEEP, self.raft.client_write(cmd)).await {
+                Ok(Ok(_)) => tracing::info!(%key, "raft: removed a record of a node that left"),
+                _ => return,
+            }
+        }
+    }
+
     /// This Raft cluster's id as the local replica has it.
     fn cluster_id(&self) -> Option<String> {
         let record = self.sm.entry(CLUSTER_KEY, 0).ok().flatten()?;
@@ -433,6 +472,7 @@ impl Loop {
             cond: super::types::Cond::Absent,
             ttl_ms: None,
             now_ms: wall_ms(),
+            owner: None,
         };
         match tokio::time::timeout(self.opts.reconcile_timeout, self.raft.client_write(cmd)).await {
             Ok(Ok(_)) => {}

@@ -113,7 +113,7 @@ fn a_single_node_bootstraps_alone_and_keeps_its_state_across_restarts() {
 }
 
 fn put(key: &str, value: &[u8]) -> Command {
-    Command::Put { key: key.into(), value: value.to_vec(), cond: Cond::Always, ttl_ms: None, now_ms: 0 }
+    Command::Put { key: key.into(), value: value.to_vec(), cond: Cond::Always, ttl_ms: None, now_ms: 0, owner: None }
 }
 
 /// Writes from a follower reach every replica; after the leader is cut
@@ -148,7 +148,7 @@ fn writes_commit_everywhere_survive_a_leader_loss_and_stall_without_quorum() {
         services[rest[1]]
             .as_ref()
             .unwrap()
-            .write(Command::Delete { key: "k".into(), now_ms: 0 })
+            .write(Command::Delete { key: "k".into(), cond: Cond::Always, now_ms: 0 })
             .unwrap()
             .previous
             .as_deref(),

@@ -1,5 +1,6 @@
 //! The replicated KV state, applied from the log, in `state.redb`.
 
+use std::collections::BTreeSet;
 use std::io;
 use std::io::Cursor;
 use std::pin::Pin;
@@ -21,6 +22,9 @@ const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
 /// Keys with a lifetime, by the time it ends: what the leader's expiry
 /// sweep reads. Derived from [`KV`] (rebuilt when a snapshot installs).
 const EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("expiry");
+/// Records that belong to a node, by (owner, key), with their version:
+/// what the leader removes when the owner leaves. Derived from [`KV`].
+const OWNED: TableDefinition<(&str, &str), u64> = TableDefinition::new("owned");
 /// [`LAST_APPLIED`], [`LAST_MEMBERSHIP`], [`SNAPSHOT_META`] and
 /// [`SNAPSHOT_DATA`].
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -54,6 +58,7 @@ impl StateMachine {
         let txn = db.begin_write().map_err(db_err(STATE_FILE, "begin write"))?;
         txn.open_table(KV).map_err(db_err(STATE_FILE, "create table kv"))?;
         txn.open_table(EXPIRY).map_err(db_err(STATE_FILE, "create table expiry"))?;
+        txn.open_table(OWNED).map_err(db_err(STATE_FILE, "create table owned"))?;
         txn.open_table(META).map_err(db_err(STATE_FILE, "create table meta"))?;
         txn.commit().map_err(db_err(STATE_FILE, "commit table creation"))?;
         Ok(Self { db })
@@ -114,6 +119,25 @@ impl StateMachine {
         Ok((out, false))
     }
 
+    /// Records owned by nodes not in `up`, as (key, version), at most
+    /// `limit` of them.
+    pub(crate) fn orphans(&self, up: &BTreeSet<String>, limit: usize) -> Result<Vec<(String, u64)>, StoreError> {
+        let txn = self.db.begin_read().map_err(db_err(STATE_FILE, "begin read"))?;
+        let table = txn.open_table(OWNED).map_err(db_err(STATE_FILE, "open table owned"))?;
+        let mut out = Vec::new();
+        for row in table.iter().map_err(db_err(STATE_FILE, "scan owned"))? {
+            let (k, v) = row.map_err(db_err(STATE_FILE, "scan owned"))?;
+            let (owner, key) = k.value();
+            if !up.contains(owner) {
+                out.push((key.to_string(), v.value()));
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// When the earliest lifetime ends, if any key has one.
     pub(crate) fn next_expiry(&self) -> Result<Option<u64>, StoreError> {
         let txn = self.db.begin_read().map_err(db_err(STATE_FILE, "begin read"))?;
@@ -145,6 +169,7 @@ impl StateMachine {
         {
             let mut kv = txn.open_table(KV).map_err(db_err(STATE_FILE, "open table kv"))?;
             let mut expiry = txn.open_table(EXPIRY).map_err(db_err(STATE_FILE, "open table expiry"))?;
+            let mut owned = txn.open_table(OWNED).map_err(db_err(STATE_FILE, "open table owned"))?;
             for entry in entries {
                 let response = match entry.payload {
                     EntryPayload::Blank => Response::default(),
@@ -153,7 +178,7 @@ impl StateMachine {
                         Response::default()
                     }
                     EntryPayload::Normal(Command::Expire { now_ms }) => {
-                        expire(&mut kv, &mut expiry, now_ms)?;
+                        expire(&mut kv, &mut expiry, &mut owned, now_ms)?;
                         Response::default()
                     }
                     EntryPayload::Normal(cmd) => {
@@ -167,18 +192,16 @@ impl StateMachine {
                         };
                         let (effect, response) = decide(current.as_ref(), entry.log_id.index, &cmd);
                         if effect != Effect::Keep
-                            && let Some(t) = current.as_ref().and_then(|r| r.expires_ms)
+                            && let Some(old) = current.as_ref()
                         {
-                            expiry.remove((t, key.as_str())).map_err(db_err(STATE_FILE, "unindex expiry"))?;
+                            unindex(&mut expiry, &mut owned, &key, old)?;
                         }
                         match effect {
                             Effect::Keep => {}
                             Effect::Write(record) => {
                                 let raw = encode(STATE_FILE, "record", &record)?;
                                 kv.insert(key.as_str(), raw.as_slice()).map_err(db_err(STATE_FILE, "put"))?;
-                                if let Some(t) = record.expires_ms {
-                                    expiry.insert((t, key.as_str()), ()).map_err(db_err(STATE_FILE, "index expiry"))?;
-                                }
+                                index(&mut expiry, &mut owned, &key, &record)?;
                             }
                             Effect::Remove => {
                                 kv.remove(key.as_str()).map_err(db_err(STATE_FILE, "delete"))?;
@@ -235,15 +258,15 @@ impl StateMachine {
         let txn = self.db.begin_write().map_err(db_err(STATE_FILE, "begin write"))?;
         txn.delete_table(KV).map_err(db_err(STATE_FILE, "drop kv"))?;
         txn.delete_table(EXPIRY).map_err(db_err(STATE_FILE, "drop expiry"))?;
+        txn.delete_table(OWNED).map_err(db_err(STATE_FILE, "drop owned"))?;
         {
             let mut kv = txn.open_table(KV).map_err(db_err(STATE_FILE, "open table kv"))?;
             let mut expiry = txn.open_table(EXPIRY).map_err(db_err(STATE_FILE, "open table expiry"))?;
+            let mut owned = txn.open_table(OWNED).map_err(db_err(STATE_FILE, "open table owned"))?;
             for (k, v) in &body.kv {
                 kv.insert(k.as_str(), v.0.as_slice()).map_err(db_err(STATE_FILE, "install key"))?;
                 let record: Record = decode(STATE_FILE, "record", &v.0)?;
-                if let Some(t) = record.expires_ms {
-                    expiry.insert((t, k.as_str()), ()).map_err(db_err(STATE_FILE, "index expiry"))?;
-                }
+                index(&mut expiry, &mut owned, k, &record)?;
             }
         }
         // The meta openraft hands over is authoritative; the copy inside
@@ -271,10 +294,43 @@ impl StateMachine {
     }
 }
 
+/// Adds `record` of `key` to the derived indexes.
+fn index(
+    expiry: &mut redb::Table<(u64, &str), ()>,
+    owned: &mut redb::Table<(&str, &str), u64>,
+    key: &str,
+    record: &Record,
+) -> Result<(), StoreError> {
+    if let Some(t) = record.expires_ms {
+        expiry.insert((t, key), ()).map_err(db_err(STATE_FILE, "index expiry"))?;
+    }
+    if let Some(o) = &record.owner {
+        owned.insert((o.as_str(), key), record.version).map_err(db_err(STATE_FILE, "index owner"))?;
+    }
+    Ok(())
+}
+
+/// Takes `record` of `key` out of the derived indexes.
+fn unindex(
+    expiry: &mut redb::Table<(u64, &str), ()>,
+    owned: &mut redb::Table<(&str, &str), u64>,
+    key: &str,
+    record: &Record,
+) -> Result<(), StoreError> {
+    if let Some(t) = record.expires_ms {
+        expiry.remove((t, key)).map_err(db_err(STATE_FILE, "unindex expiry"))?;
+    }
+    if let Some(o) = &record.owner {
+        owned.remove((o.as_str(), key)).map_err(db_err(STATE_FILE, "unindex owner"))?;
+    }
+    Ok(())
+}
+
 /// Removes every key whose lifetime ended by `now_ms`.
 fn expire(
     kv: &mut redb::Table<&str, &[u8]>,
     expiry: &mut redb::Table<(u64, &str), ()>,
+    owned: &mut redb::Table<(&str, &str), u64>,
     now_ms: u64,
 ) -> Result<(), StoreError> {
     let due: Vec<(u64, String)> = expiry
@@ -285,7 +341,14 @@ fn expire(
         .map_err(db_err(STATE_FILE, "scan expiry"))?;
     for (t, key) in due {
         expiry.remove((t, key.as_str())).map_err(db_err(STATE_FILE, "unindex expiry"))?;
-        kv.remove(key.as_str()).map_err(db_err(STATE_FILE, "expire key"))?;
+        let old = kv.remove(key.as_str()).map_err(db_err(STATE_FILE, "expire key"))?;
+        let owner = match old {
+            Some(raw) => decode::<Record>(STATE_FILE, "record", raw.value())?.owner,
+            None => None,
+        };
+        if let Some(o) = owner {
+            owned.remove((o.as_str(), key.as_str())).map_err(db_err(STATE_FILE, "unindex owner"))?;
+        }
     }
     Ok(())
 }
@@ -422,8 +485,8 @@ mod tests {
                 blank_ent::<TypeConfig>(1, 1, 1),
                 put(2, b"a"),
                 put(3, b"b"),
-                normal(4, Command::Delete { key: "k".into(), now_ms: 0 }),
-                normal(5, Command::Delete { key: "k".into(), now_ms: 0 }),
+                normal(4, Command::Delete { key: "k".into(), cond: Cond::Always, now_ms: 0 }),
+                normal(5, Command::Delete { key: "k".into(), cond: Cond::Always, now_ms: 0 }),
             ])
             .unwrap();
         let previous: Vec<_> = responses.iter().map(|r| r.previous.clone()).collect();
@@ -435,7 +498,7 @@ mod tests {
     }
 
     fn set(key: &str, v: &[u8], ttl_ms: Option<u64>, now_ms: u64) -> Command {
-        Command::Put { key: key.into(), value: v.to_vec(), cond: Cond::Always, ttl_ms, now_ms }
+        Command::Put { key: key.into(), value: v.to_vec(), cond: Cond::Always, ttl_ms, now_ms, owner: None }
     }
 
     #[test]

@@ -73,6 +73,7 @@ fn put(term: u64, index: u64, key: &str, value: &[u8]) -> EntryOf<TypeConfig> {
             cond: Cond::Always,
             ttl_ms: None,
             now_ms: 0,
+            owner: None,
         }),
     }
 }
@@ -80,7 +81,7 @@ fn put(term: u64, index: u64, key: &str, value: &[u8]) -> EntryOf<TypeConfig> {
 fn delete(term: u64, index: u64, key: &str) -> EntryOf<TypeConfig> {
     EntryOf::<TypeConfig> {
         log_id: log_id::<TypeConfig>(term, 1, index),
-        payload: EntryPayload::Normal(Command::Delete { key: key.into(), now_ms: 0 }),
+        payload: EntryPayload::Normal(Command::Delete { key: key.into(), cond: Cond::Always, now_ms: 0 }),
     }
 }
 

@@ -22,11 +22,20 @@ pub(crate) enum Command {
         ttl_ms: Option<u64>,
         /// The proposer's wall clock, in milliseconds since the Unix epoch.
         now_ms: u64,
+        /// The node the record belongs to, if it should go when that node
+        /// leaves the cluster (a lock's holder): the leader removes records
+        /// of departed owners.
+        #[serde(default)]
+        owner: Option<String>,
     },
-    /// Removes `key`.
+    /// Removes `key` if `cond` holds.
     Delete {
         /// The key.
         key: String,
+        /// When the delete applies (`Version`: only the holder of that
+        /// write may remove it, as a lock release does).
+        #[serde(default = "always")]
+        cond: Cond,
         /// The proposer's wall clock (decides whether a TTL'd key was
         /// still there).
         now_ms: u64,
@@ -39,7 +48,11 @@ pub(crate) enum Command {
     },
 }
 
-/// The condition of a [`Command::Put`].
+fn always() -> Cond {
+    Cond::Always
+}
+
+/// The condition of a [`Command::Put`] or [`Command::Delete`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Cond {
     /// Always.
@@ -131,7 +144,14 @@ mod tests {
 
     #[test]
     fn commands_travel_by_name() {
-        let c = Command::Put { key: "k".into(), value: vec![1], cond: Cond::Absent, ttl_ms: Some(5), now_ms: 9 };
+        let c = Command::Put {
+            key: "k".into(),
+            value: vec![1],
+            cond: Cond::Absent,
+            ttl_ms: Some(5),
+            now_ms: 9,
+            owner: Some("n1".into()),
+        };
         let bytes = rmp_serde::to_vec_named(&c).unwrap();
         assert_eq!(rmp_serde::from_slice::<Command>(&bytes).unwrap(), c);
         assert_eq!(c.to_string(), "put k (1 bytes)");

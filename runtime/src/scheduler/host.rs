@@ -252,6 +252,34 @@ impl Host for WorkerHost {
         self.0.shared.raft_status.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    fn lock_call(&self, call: u64, slot: u32, op: wippy_lua_stdlib::LockOp) -> HostResult<()> {
+        let shared = &self.0.shared;
+        let pid = {
+            let mut procs = self.0.procs.borrow_mut();
+            let p = procs.get_mut(slot).ok_or_else(|| HostError::invalid("system.lock must be called by a process"))?;
+            if matches!(op, wippy_lua_stdlib::LockOp::Acquire { .. }) {
+                p.has_locks = true;
+            }
+            p.pid.clone()
+        };
+        let mesh = shared.mesh.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(spawner) = mesh.as_ref() else {
+            return Err(HostError::unavailable("system.lock needs cluster.enabled: true"));
+        };
+        let worker = self.0.idx;
+        let shared = shared.clone();
+        spawner.spawn(async move {
+            let result = match op {
+                wippy_lua_stdlib::LockOp::Acquire { name, wait_ms } => {
+                    crate::lock::acquire(&shared, &pid, &name, Duration::from_millis(wait_ms)).await
+                }
+                wippy_lua_stdlib::LockOp::Release { name } => crate::lock::release(&shared, &pid, &name).await,
+            };
+            shared.post(worker, Envelope::Reply { call, result });
+        });
+        Ok(())
+    }
+
     fn store_info(&self, id: &str) -> HostResult<wippy_lua_stdlib::StoreInfo> {
         let stores = self.0.shared.stores.read().unwrap_or_else(|e| e.into_inner());
         let def = stores.get(id).ok_or_else(|| HostError::not_found(format!("no store entry {id}")))?;

@@ -179,6 +179,9 @@ impl Core {
         if p.has_names {
             self.shared.registry.release(&p.pid);
         }
+        if p.has_locks {
+            crate::lock::on_exit(&self.shared, &p.pid);
+        }
         if let Some(rel) = p.rel.take() {
             for w in rel.watchers {
                 self.signal(&w, EventKind::Exit, &p.pid, result.clone());

@@ -39,6 +39,8 @@ pub(super) struct Proc {
     pub system_watch: bool,
     /// A name was registered for it (release names on exit).
     pub has_names: bool,
+    /// It called `system.lock.acquire` (release its locks on exit).
+    pub has_locks: bool,
     /// Links and monitors, when it has any.
     pub rel: Option<Box<Relations>>,
 }
@@ -55,6 +57,7 @@ impl Proc {
             trap_links: false,
             system_watch: false,
             has_names: false,
+            has_locks: false,
             rel: None,
         }
     }

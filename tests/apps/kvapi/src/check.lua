@@ -91,10 +91,76 @@ local function run()
     check(s:has("k") == false, "nothing was written by bad calls")
 end
 
+-- A second process that tries a lock and reports back.
+local function contender(parent, name, wait)
+    local ok, err, token = system.lock.acquire(name, wait and { wait = wait } or nil)
+    process.send(parent, "tried", { ok = ok, kind = err and err.kind, token = token })
+    if ok and not wait then
+        -- Hold it until told to exit; the exit releases it.
+        process.inbox():receive()
+    end
+end
+
+local function tried(inbox)
+    local msg = inbox:receive()
+    return msg:payload():data()
+end
+
+local function run_locks()
+    local lock = system.lock
+    local inbox = process.inbox()
+    local ok, err, t1 = lock.acquire("L")
+    check(ok == true and err == nil and math.type(t1) == "integer", "acquire a free lock: " .. tostring(err))
+    local again, aerr = lock.acquire("L")
+    check(again == false and aerr.kind == "ALREADY_EXISTS", "a second acquire by the holder is ALREADY_EXISTS")
+
+    -- Another process cannot take it, nor release it.
+    process.spawn("app:contender", "app:processes", process.pid(), "L")
+    local r = tried(inbox)
+    check(r.ok == false and r.kind == "ALREADY_EXISTS", "another process is refused")
+    check(lock.release("L") == true, "the holder releases")
+    check(lock.release("L") == false, "releasing a lock one does not hold is false")
+
+    -- Fencing tokens only grow.
+    local _, _, t2 = lock.acquire("L")
+    check(t2 > t1, "the next holder's token is larger: " .. tostring(t1) .. " then " .. tostring(t2))
+
+    -- A waiting acquire gets the lock once it is released.
+    process.spawn("app:contender", "app:processes", process.pid(), "L", "5s")
+    time.sleep("300ms")
+    check(lock.release("L") == true, "release for the waiter")
+    r = tried(inbox)
+    check(r.ok == true and r.token > t2, "the waiter acquires after the release")
+
+    -- A holder that exits releases its lock.
+    local holder = process.spawn("app:contender", "app:processes", process.pid(), "E")
+    r = tried(inbox)
+    check(r.ok == true, "a child takes E")
+    check(lock.acquire("E") == false, "E is held by the child")
+    process.send(holder, "exit", true)
+    local got
+    for _ = 1, 100 do
+        got = lock.acquire("E")
+        if got then break end
+        time.sleep("50ms")
+    end
+    check(got == true, "E is free once its holder exited")
+
+    -- Bad input.
+    local _, e = lock.acquire("")
+    check(e and e.kind == "INVALID", "empty lock name")
+    _, e = lock.acquire("x", { wait = "soon" })
+    check(e and e.kind == "INVALID", "bad wait")
+end
+
 local function main()
     local ok, err = pcall(run)
     print(ok and "store ok" or tostring(err))
+    if ok then
+        ok, err = pcall(run_locks)
+        print(ok and "lock ok" or ("lock " .. tostring(err)))
+    end
     system.exit(ok and 0 or 1)
 end
 
-return { main = main }
+return { main = main, contender = contender }

@@ -1,0 +1,29 @@
+-- On the node whose name ends in "1": takes lock L (retrying until Raft
+-- has a leader) and holds it, printing "lock held <token>". Elsewhere:
+-- tries L every 100 ms, printing "lock busy" or, once it has it,
+-- "lock taken <token>".
+local time = require("time")
+local system = require("system")
+
+local function main()
+    local events = process.events()
+    local holder = system.node.id():sub(-1) == "1"
+    local held
+    while true do
+        if not held then
+            local ok, err, token = system.lock.acquire("L")
+            if ok then
+                held = token
+                print((holder and "lock held " or "lock taken ") .. token)
+            elseif not holder and ok == false then
+                print("lock busy")
+            elseif err then
+                print("lock error " .. tostring(err))
+            end
+        end
+        local r = channel.select{ events:case_receive(), time.after("100ms"):case_receive() }
+        if r.channel == events and r.value.kind == process.event.CANCEL then return "stopped" end
+    end
+end
+
+return { main = main }
