@@ -101,6 +101,19 @@ fn writes(mode: Mode) -> Result<Vec<Figure>> {
         "writes/s",
         format!("one writer, one write in flight; trials {}", trials(&means)),
     ));
+    let cycles = fields(&lines, "lockcycle ", 4);
+    if cycles.is_empty() {
+        bail!("kv.lua printed no lockcycle line: {lines:?}");
+    }
+    for (name, i) in [("p50", 2), ("p99", 3)] {
+        let xs: Vec<f64> = cycles.iter().map(|r| r[i]).collect();
+        figs.push(Figure::new(
+            format!("raft_lock_cycle_{name}_us"),
+            median(xs.clone()),
+            "us",
+            format!("{} system.lock acquire + release on the leader; trials {}", n / 5, trials(&xs)),
+        ));
+    }
     let rates: Vec<f64> = batched.iter().map(|r| r[1] / r[3]).collect();
     figs.push(Figure::new(
         "raft_write_batched_per_s",

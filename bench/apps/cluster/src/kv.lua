@@ -8,6 +8,8 @@
 --       kvbatch <trial> <n> <writers> <seconds>: `writers` processes share
 --       the batch writes; concurrent writes travel and commit together,
 --       which is what batching measures
+--       then lockcycle <trial> <n> <p50_us> <p99_us>: system.lock acquire +
+--       release of one name, n times, each cycle timed
 --   "loop" → w <i> after every committed write, until stopped (failover:
 --       the bench kills the leader and reads the gap)
 local time = require("time")
@@ -44,6 +46,24 @@ local function seq(s, warmup, n, trials)
     end
 end
 
+local function lock_cycles(n, trials)
+    local now = time.monotonic
+    for trial = 1, trials do
+        local samples = {}
+        for i = 1, n do
+            local t = now()
+            local ok, err = system.lock.acquire("bench")
+            if not ok then error("acquire failed: " .. tostring(err)) end
+            local released, rerr = system.lock.release("bench")
+            if not released then error("release failed: " .. tostring(rerr)) end
+            samples[i] = now() - t
+        end
+        table.sort(samples)
+        local function q(p) return samples[math.max(1, math.ceil(n * p))] * 1000 end
+        print(string.format("lockcycle %d %d %.1f %.1f", trial, n, q(0.5), q(0.99)))
+    end
+end
+
 local function batch(n, writers, trials)
     local inbox = process.inbox()
     local per = n // writers
@@ -76,6 +96,7 @@ local function main(voters, mode, warmup, n, batch_n, writers, trials)
     if mode == "write" then
         seq(s, warmup, n, trials)
         batch(batch_n, writers, trials)
+        lock_cycles(n // 5, trials)
     elseif mode == "loop" then
         loop(s)
     else
