@@ -29,6 +29,7 @@ fn the_store_api_answers_from_lua_on_a_one_node_cluster() {
     let out = n.wait(T);
     assert!(out.stdout.contains("store ok"), "{}", out.describe());
     assert!(out.stdout.contains("lock ok"), "{}", out.describe());
+    assert!(out.stdout.contains("names ok"), "{}", out.describe());
     assert_eq!(out.code, Some(0), "{}", out.describe());
 }
 
@@ -310,7 +311,7 @@ fn a_leader_stopping_gracefully_hands_leadership_over() {
 /// leader once gossip declares that node gone; the next holder gets a
 /// larger fencing token, and only one node gets it.
 #[test]
-fn a_lock_of_a_dead_node_is_released_for_the_next_holder() {
+fn a_dead_nodes_lock_and_consistent_name_are_released() {
     let app = app_fixture("lock");
     let ports = [free_port(), free_port(), free_port()];
     let mut x1 = cluster_node(&app, "x1", ports[0], None, SECRET, &fast());
@@ -324,6 +325,10 @@ fn a_lock_of_a_dead_node_is_released_for_the_next_holder() {
     }
     // x2 and x3 must vote before x1 goes, so the cluster outlives it.
     settle(&nodes, (1, 2, 0, 0), T);
+    // The CONSISTENT name x1's holder registered resolves on the others.
+    for n in nodes.iter_mut().skip(1) {
+        n.wait_line(T, |l| l.starts_with("svc {x1@"));
+    }
     let mut x1 = nodes.remove(0);
     x1.signal(libc::SIGKILL);
     let _ = x1.wait(T);
@@ -340,6 +345,10 @@ fn a_lock_of_a_dead_node_is_released_for_the_next_holder() {
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_secs(1));
+    // The name went with its node.
+    for n in nodes.iter_mut() {
+        n.wait_until("svc no longer resolves", T, |ls| ls.iter().any(|(t, l)| *t >= killed && l == "svc -"));
+    }
     let winners: Vec<u64> = nodes.iter().filter_map(taken).collect();
     assert_eq!(winners.len(), 1, "exactly one new holder: {winners:?}");
     assert!(winners[0] > t1, "the new token {} is larger than {t1}", winners[0]);

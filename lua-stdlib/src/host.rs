@@ -163,6 +163,23 @@ pub enum LockOp {
     },
 }
 
+/// A `process.registry` call on a cluster scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameOp {
+    /// `register(name [, pid], CONSISTENT)` → `true`, or `ALREADY_EXISTS`.
+    Register {
+        /// The name.
+        name: String,
+        /// The process; the caller when `None`.
+        pid: Option<String>,
+    },
+    /// `unregister(name, CONSISTENT)` → whether it was registered.
+    Unregister {
+        /// The name.
+        name: String,
+    },
+}
+
 /// What `s:info()` reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreInfo {
@@ -271,6 +288,12 @@ pub trait Host {
     fn lock_call(&self, call: u64, slot: u32, op: LockOp) -> HostResult<()> {
         let _ = (call, slot, op);
         Err(HostError::unavailable("system.lock needs cluster.enabled: true"))
+    }
+    /// Starts a CONSISTENT `process.registry` call by the process in
+    /// `slot`; answered later through `reply(call, ...)`.
+    fn name_call(&self, call: u64, slot: u32, op: NameOp) -> HostResult<()> {
+        let _ = (call, slot, op);
+        Err(HostError::unavailable("cluster name scopes need cluster.enabled: true"))
     }
     /// What store `id` is, or `NOT_FOUND` when no entry declares it.
     fn store_info(&self, id: &str) -> HostResult<StoreInfo> {

@@ -746,6 +746,9 @@ function process.exec(id, host, ...)
   return result.value
 end
 
+-- Host calls answered later (K.await, defined with the kernel table below).
+local await_host
+
 -- Registry: names live in Rust so every worker sees them.
 local registry = { LOCAL = 0, EVENTUAL = 1, CONSISTENT = 2, STRONG = 3 }
 function registry.register(name, pid, scope)
@@ -753,6 +756,9 @@ function registry.register(name, pid, scope)
   if pid ~= nil and type(pid) ~= "string" then return invalid("pid must be a string") end
   if scope ~= nil and mtype(scope) ~= "integer" then
     return invalid("scope must be a number (process.registry.LOCAL|EVENTUAL|CONSISTENT|STRONG)")
+  end
+  if scope == registry.CONSISTENT then
+    return await_host(H.name_call, current().slot, "register", name, pid)
   end
   return herr(H.register(current().slot, name, pid, scope or 0))
 end
@@ -764,6 +770,9 @@ function registry.unregister(name, scope)
   if type(name) ~= "string" then return invalid("name must be a string") end
   if scope ~= nil and mtype(scope) ~= "integer" then
     return invalid("scope must be a number (process.registry.LOCAL|EVENTUAL|CONSISTENT|STRONG)")
+  end
+  if scope == registry.CONSISTENT then
+    return await_host(H.name_call, current().slot, "unregister", name)
   end
   return herr(H.unregister(current().slot, name, scope or 0))
 end
@@ -891,7 +900,7 @@ end
 local REPLIES = {}                          -- call id -> channel
 local next_call = 0
 
-function K.await(call, ...)
+function await_host(call, ...)
   next_call = next_call + 1
   local id = next_call
   local ok, kind, message = call(id, ...)
@@ -905,6 +914,8 @@ end
 
 -- The slot of the calling process (for host calls made on its behalf).
 function K.slot() return current().slot end
+
+K.await = await_host
 
 K.reply = function(id, value, kind, message)
   local ch = REPLIES[id]

@@ -23,8 +23,8 @@ use mlua::{Function, LightUserData, Lua, MultiValue, Table, Thread};
 
 pub use duration::parse_ms;
 pub use host::{
-    ClusterMember, Host, HostError, HostResult, Level, LockOp, PutCond, RaftStatus, SendOutcome, SpawnFlags, StoreInfo,
-    StoreOp,
+    ClusterMember, Host, HostError, HostResult, Level, LockOp, NameOp, PutCond, RaftStatus, SendOutcome, SpawnFlags,
+    StoreInfo, StoreOp,
 };
 pub use store::MAX_KEY;
 pub use value::{MAX_DEPTH, Value, ValueError};
@@ -282,6 +282,20 @@ fn host_table(lua: &Lua, host: &Rc<dyn Host>) -> mlua::Result<Table> {
         lua.create_function(move |lua, (slot, name, scope): (u32, String, i64)| {
             match x.unregister(slot, &name, scope) {
                 Ok(b) => b.into_lua_multi(lua),
+                Err(e) => fail(lua, e),
+            }
+        })?,
+    )?;
+    let x = host.clone();
+    h.set(
+        "name_call",
+        lua.create_function(move |lua, (call, slot, op, name, pid): (u64, u32, String, String, Option<String>)| {
+            let op = match op.as_str() {
+                "register" => NameOp::Register { name, pid },
+                _ => NameOp::Unregister { name },
+            };
+            match x.name_call(call, slot, op) {
+                Ok(()) => true.into_lua_multi(lua),
                 Err(e) => fail(lua, e),
             }
         })?,

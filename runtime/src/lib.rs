@@ -15,6 +15,7 @@
 
 mod admin;
 pub mod app;
+mod claims;
 mod cluster;
 mod fxhash;
 mod lock;

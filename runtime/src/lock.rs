@@ -6,12 +6,11 @@
 //! restarts. Its version, the log index of the acquiring write, is the
 //! fencing token: every later acquire of any lock gets a larger one.
 //!
-//! This node remembers which of its processes hold which locks, to release
-//! them when the holder calls `release` and when it exits. An acquire still
-//! in flight when its process exits is released as soon as it lands.
+//! This node remembers which of its processes hold which locks
+//! ([`Claims`](crate::claims::Claims)), to release them when the holder
+//! calls `release` and when it exits.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wippy_lua_stdlib::{HostError, Value};
@@ -26,80 +25,18 @@ use crate::shared::Shared;
 /// Pause between tries of an acquire that waits for a held lock.
 const RETRY: Duration = Duration::from_millis(25);
 
-/// The locks this node's processes hold or are acquiring.
-#[derive(Default)]
-pub(crate) struct Held {
-    by_pid: Mutex<HashMap<String, Holder>>,
-}
-
-/// One process's locks.
-#[derive(Default)]
-struct Holder {
-    /// Lock name → fencing token of the holding write.
-    locks: HashMap<String, u64>,
-    /// Acquires started and not answered yet.
-    pending: u32,
-    /// The process has exited: anything still landing is released.
-    exited: bool,
-}
-
-impl Held {
-    fn begin(&self, pid: &str) {
-        self.by_pid.lock().unwrap_or_else(|e| e.into_inner()).entry(pid.to_owned()).or_default().pending += 1;
-    }
-
-    /// Records the outcome of an acquire; `false` when its process exited
-    /// meanwhile (the caller then releases the lock).
-    fn land(&self, pid: &str, name: &str, token: Option<u64>) -> bool {
-        let mut map = self.by_pid.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(h) = map.get_mut(pid) else { return false };
-        h.pending = h.pending.saturating_sub(1);
-        let alive = !h.exited;
-        if let (Some(t), true) = (token, alive) {
-            h.locks.insert(name.to_owned(), t);
-        }
-        if h.exited && h.pending == 0 {
-            map.remove(pid);
-        }
-        alive
-    }
-
-    fn take(&self, pid: &str, name: &str) -> Option<u64> {
-        let mut map = self.by_pid.lock().unwrap_or_else(|e| e.into_inner());
-        let h = map.get_mut(pid)?;
-        let token = h.locks.remove(name);
-        if h.locks.is_empty() && h.pending == 0 {
-            map.remove(pid);
-        }
-        token
-    }
-
-    /// The process exited: its locks, to release.
-    fn exit(&self, pid: &str) -> Vec<(String, u64)> {
-        let mut map = self.by_pid.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(h) = map.get_mut(pid) else { return Vec::new() };
-        let locks = h.locks.drain().collect();
-        if h.pending == 0 {
-            map.remove(pid);
-        } else {
-            h.exited = true;
-        }
-        locks
-    }
-}
-
 fn key(name: &str) -> String {
     format!("lock/{name}")
 }
 
 /// This node's current incarnation as a record owner.
-fn me(shared: &Shared) -> String {
+pub(crate) fn me(shared: &Shared) -> String {
     let view = shared.cluster.read().unwrap_or_else(|e| e.into_inner());
     let generation = view.iter().flatten().find(|m| m.is_local).map_or(0, |m| m.generation);
     owner_id(&shared.node_id, generation)
 }
 
-async fn write(shared: &Arc<Shared>, cmd: Command) -> Result<Response, HostError> {
+pub(crate) async fn write(shared: &Arc<Shared>, cmd: Command) -> Result<Response, HostError> {
     match client::request(shared, Request::Write(cmd)).await {
         Ok(Reply::Written(r)) => Ok(r),
         Ok(_) => Err(HostError { kind: "INTERNAL", message: "raft answered a different request".into() }),
@@ -111,10 +48,11 @@ async fn write(shared: &Arc<Shared>, cmd: Command) -> Result<Response, HostError
 
 /// `system.lock.acquire(name [, {wait}])` by `pid`: the fencing token, or
 /// `ALREADY_EXISTS` naming the holder when the lock stays held past `wait`.
+/// The caller has already counted the claim in (`shared.locks.begin(pid)`),
+/// before the process could exit.
 pub(crate) async fn acquire(shared: &Arc<Shared>, pid: &str, name: &str, wait: Duration) -> Result<Value, HostError> {
     let deadline = Instant::now() + wait;
     let owner = me(shared);
-    shared.locks.begin(pid);
     let outcome = loop {
         let cmd = Command::Put {
             key: key(name),
@@ -178,33 +116,4 @@ pub(crate) fn on_exit(shared: &Arc<Shared>, pid: &str) {
             release_token(&shared, &name, token).await;
         }
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn held_locks_follow_their_process() {
-        let held = Held::default();
-        held.begin("p1");
-        assert!(held.land("p1", "a", Some(7)));
-        held.begin("p1");
-        assert!(held.land("p1", "b", None), "a failed acquire records nothing");
-        assert_eq!(held.take("p1", "b"), None);
-        assert_eq!(held.take("p2", "a"), None, "another process does not hold it");
-        held.begin("p1");
-        assert!(held.land("p1", "c", Some(9)));
-        assert_eq!(held.exit("p1").len(), 2);
-        assert!(held.by_pid.lock().unwrap().is_empty());
-    }
-
-    #[test]
-    fn an_acquire_landing_after_its_process_exited_is_handed_back() {
-        let held = Held::default();
-        held.begin("p1");
-        assert!(held.exit("p1").is_empty());
-        assert!(!held.land("p1", "a", Some(3)), "the caller must release it");
-        assert!(held.by_pid.lock().unwrap().is_empty());
-    }
 }

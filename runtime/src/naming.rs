@@ -1,6 +1,7 @@
-//! Process names. Single node: the LOCAL scope; cluster scopes arrive with
-//! the Raft core and gossip.
+//! Process names: the LOCAL scope in this node's registry, the CONSISTENT
+//! scope in the Raft state ([`consistent`]). EVENTUAL and STRONG come later.
 
+pub(crate) mod consistent;
 mod registry;
 
 pub use registry::{Registry, RegistryError};

@@ -122,7 +122,9 @@ pub(crate) struct Shared {
     /// Known `process.host` ids.
     pub hosts: RwLock<HashSet<String>>,
     /// Cluster-wide locks held by this node's processes.
-    pub locks: crate::lock::Held,
+    pub locks: crate::claims::Claims,
+    /// CONSISTENT names registered for this node's processes.
+    pub names: crate::claims::Claims,
     /// Declared replicated stores, by entry id.
     pub stores: RwLock<HashMap<String, crate::app::StoreDef>>,
     /// LOCAL names.
@@ -196,6 +198,7 @@ impl Shared {
             hosts: RwLock::default(),
             stores: RwLock::default(),
             locks: Default::default(),
+            names: Default::default(),
             registry: Registry::default(),
             watches: DashMap::new(),
             stopping: AtomicBool::new(false),
@@ -305,6 +308,12 @@ impl Shared {
     pub(crate) fn route(&self, env: Envelope) {
         let w = self.worker_of(env.target());
         self.post(w, env);
+    }
+
+    /// The PID a name resolves to: the CONSISTENT scope (this node's Raft
+    /// replica) first, then LOCAL names.
+    pub(crate) fn resolve_name(&self, name: &str) -> Option<String> {
+        crate::naming::consistent::lookup(self, name).or_else(|| self.registry.lookup(name))
     }
 
     /// Asks the node to stop with `code` (first request wins).

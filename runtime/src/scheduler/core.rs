@@ -185,13 +185,30 @@ impl Core {
             let pid = Pid::parse(dest).map_err(|e| HostError::invalid(e.to_string()))?;
             return Ok((pid, dest.to_string()));
         }
-        let s = self
-            .shared
-            .registry
-            .lookup(dest)
-            .ok_or_else(|| HostError::not_found(format!("could not resolve: {dest}")))?;
+        let s =
+            self.shared.resolve_name(dest).ok_or_else(|| HostError::not_found(format!("could not resolve: {dest}")))?;
         let pid = Pid::parse(&s).map_err(|e| HostError::invalid(e.to_string()))?;
         Ok((pid, s))
+    }
+
+    /// Marks process `pid` of this node as holding claims (locks, names),
+    /// on whichever worker it lives; one that has exited already gives
+    /// them back at once.
+    pub(crate) fn mark_claims(&self, pid: &Pid) {
+        if self.shared.worker_of(pid.counter) != self.idx {
+            let to_pid = pid.to_string();
+            self.route(Envelope::MarkClaims { to: pid.counter, to_pid });
+            return;
+        }
+        let slot = self.procs.borrow().slot_of(pid.counter);
+        match slot.and_then(|s| self.procs.borrow_mut().get_mut(s).map(|p| p.has_claims = true)) {
+            Some(()) => {}
+            None => {
+                let s = pid.to_string();
+                crate::lock::on_exit(&self.shared, &s);
+                crate::naming::consistent::on_exit(&self.shared, &s);
+            }
+        }
     }
 
     /// Whether `pid` lives on this node.

@@ -34,6 +34,12 @@ impl Core {
                 Ok(())
             }
             Envelope::NodeDown { node } => self.node_down(&node),
+            Envelope::MarkClaims { to_pid, .. } => {
+                if let Ok(pid) = crate::pid::Pid::parse(&to_pid) {
+                    self.mark_claims(&pid);
+                }
+                Ok(())
+            }
             Envelope::Reply { call, result } => match result {
                 Ok(v) => v.to_lua(&self.lua, &k.err_mt).and_then(|v| k.reply.call::<()>((call, v))),
                 Err(e) => k.reply.call::<()>((call, mlua::Value::Nil, e.kind, e.message)),

@@ -38,6 +38,10 @@ pub(crate) enum Envelope {
     /// Node `node` went down: fire monitors and links to its processes.
     /// Posted to every worker, never routed by target.
     NodeDown { node: String },
+    /// `to` took a claim (a CONSISTENT name registered for it elsewhere):
+    /// mark it so its exit gives the claim back, or give it back at once
+    /// if it has exited already.
+    MarkClaims { to: u64, to_pid: String },
     /// The answer to host call `call` (a store request) made by a process
     /// of this worker. Posted to that worker, never routed by target.
     Reply { call: u64, result: Result<Value, HostError> },
@@ -70,7 +74,8 @@ impl Envelope {
             | Envelope::Event { to, .. }
             | Envelope::Watch { to, .. }
             | Envelope::Kill { to, .. }
-            | Envelope::CheckName { to, .. } => *to,
+            | Envelope::CheckName { to, .. }
+            | Envelope::MarkClaims { to, .. } => *to,
             Envelope::Spawn(order) => order.counter,
             Envelope::NodeDown { .. } | Envelope::Reply { .. } => 0,
         }

@@ -176,6 +176,13 @@ impl Host for WorkerHost {
                 (Pid::parse(&me).map_err(|e| HostError::invalid(e.to_string()))?, me)
             }
         };
+        // A cluster-wide name hides a local one of the same spelling, so a
+        // local name may not shadow one held by another process.
+        if let Some(owner) = crate::naming::consistent::lookup(&self.0.shared, name)
+            && owner != s
+        {
+            return Err(HostError::already_exists(format!("name {name} is registered cluster-wide to {owner}")));
+        }
         self.0.shared.registry.register(name, &s).map_err(|e| HostError::already_exists(e.to_string()))?;
         if pid.is_none() {
             if let Some(p) = self.0.procs.borrow_mut().get_mut(slot) {
@@ -190,7 +197,7 @@ impl Host for WorkerHost {
     }
 
     fn lookup(&self, name: &str) -> HostResult<String> {
-        self.0.shared.registry.lookup(name).ok_or_else(|| HostError::not_found("name not registered"))
+        self.0.shared.resolve_name(name).ok_or_else(|| HostError::not_found("name not registered"))
     }
 
     fn unregister(&self, _slot: u32, name: &str, scope: i64) -> HostResult<bool> {
@@ -257,15 +264,20 @@ impl Host for WorkerHost {
         let pid = {
             let mut procs = self.0.procs.borrow_mut();
             let p = procs.get_mut(slot).ok_or_else(|| HostError::invalid("system.lock must be called by a process"))?;
-            if matches!(op, wippy_lua_stdlib::LockOp::Acquire { .. }) {
-                p.has_locks = true;
-            }
             p.pid.clone()
         };
         let mesh = shared.mesh.lock().unwrap_or_else(|e| e.into_inner());
         let Some(spawner) = mesh.as_ref() else {
             return Err(HostError::unavailable("system.lock needs cluster.enabled: true"));
         };
+        if matches!(op, wippy_lua_stdlib::LockOp::Acquire { .. }) {
+            // Counted in now, on the worker, so an exit that comes first
+            // still sees the acquire in flight.
+            shared.locks.begin(&pid);
+            if let Some(p) = self.0.procs.borrow_mut().get_mut(slot) {
+                p.has_claims = true;
+            }
+        }
         let worker = self.0.idx;
         let shared = shared.clone();
         spawner.spawn(async move {
@@ -274,6 +286,49 @@ impl Host for WorkerHost {
                     crate::lock::acquire(&shared, &pid, &name, Duration::from_millis(wait_ms)).await
                 }
                 wippy_lua_stdlib::LockOp::Release { name } => crate::lock::release(&shared, &pid, &name).await,
+            };
+            shared.post(worker, Envelope::Reply { call, result });
+        });
+        Ok(())
+    }
+
+    fn name_call(&self, call: u64, slot: u32, op: wippy_lua_stdlib::NameOp) -> HostResult<()> {
+        use wippy_lua_stdlib::NameOp;
+        let shared = &self.0.shared;
+        let caller = self.0.procs.borrow().get(slot).map(|p| p.pid.clone());
+        let caller = caller.ok_or_else(|| HostError::invalid("process.registry must be called by a process"))?;
+        let target = match &op {
+            NameOp::Register { pid, .. } => {
+                let target = pid.clone().unwrap_or_else(|| caller.clone());
+                crate::naming::consistent::local_pid(shared, &target)?;
+                Some(target)
+            }
+            NameOp::Unregister { .. } => None,
+        };
+        let mesh = shared.mesh.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(spawner) = mesh.as_ref() else {
+            return Err(HostError::unavailable("cluster name scopes need cluster.enabled: true"));
+        };
+        // The claim is counted in first and given back when the named
+        // process exits, so that process carries the flag (the caller, or
+        // another process of this node, on whichever worker).
+        if let Some(t) = &target
+            && let Ok(pid) = Pid::parse(t)
+        {
+            shared.names.begin(t);
+            self.0.mark_claims(&pid);
+        }
+        let worker = self.0.idx;
+        let shared = shared.clone();
+        spawner.spawn(async move {
+            let result = match (op, target) {
+                (NameOp::Register { name, .. }, Some(t)) => {
+                    crate::naming::consistent::register(&shared, &name, &t).await
+                }
+                (NameOp::Unregister { name }, _) => {
+                    crate::naming::consistent::unregister(&shared, &caller, &name).await
+                }
+                (NameOp::Register { .. }, None) => Err(HostError::invalid("no process to register")),
             };
             shared.post(worker, Envelope::Reply { call, result });
         });

@@ -179,8 +179,9 @@ impl Core {
         if p.has_names {
             self.shared.registry.release(&p.pid);
         }
-        if p.has_locks {
+        if p.has_claims {
             crate::lock::on_exit(&self.shared, &p.pid);
+            crate::naming::consistent::on_exit(&self.shared, &p.pid);
         }
         if let Some(rel) = p.rel.take() {
             for w in rel.watchers {

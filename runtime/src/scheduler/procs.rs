@@ -39,8 +39,8 @@ pub(super) struct Proc {
     pub system_watch: bool,
     /// A name was registered for it (release names on exit).
     pub has_names: bool,
-    /// It called `system.lock.acquire` (release its locks on exit).
-    pub has_locks: bool,
+    /// It took a lock or a CONSISTENT name (give them back on exit).
+    pub has_claims: bool,
     /// Links and monitors, when it has any.
     pub rel: Option<Box<Relations>>,
 }
@@ -57,7 +57,7 @@ impl Proc {
             trap_links: false,
             system_watch: false,
             has_names: false,
-            has_locks: false,
+            has_claims: false,
             rel: None,
         }
     }

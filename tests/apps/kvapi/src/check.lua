@@ -153,6 +153,57 @@ local function run_locks()
     check(e and e.kind == "INVALID", "bad wait")
 end
 
+-- A child that registers a CONSISTENT name for itself, reports, and
+-- waits to be told to exit.
+local function named(parent, name)
+    local ok, err = process.registry.register(name, nil, process.registry.CONSISTENT)
+    process.send(parent, "tried", { ok = ok, kind = err and err.kind })
+    if ok then process.inbox():receive() end
+end
+
+local function run_names()
+    local reg = process.registry
+    local C = reg.CONSISTENT
+    local inbox = process.inbox()
+    check(reg.register("svc", nil, C) == true, "register a CONSISTENT name")
+    check(reg.register("svc", nil, C) == true, "registering it again for the same process succeeds")
+    local _, lcl = reg.register("svc", nil, reg.LOCAL)
+    check(lcl == nil, "a LOCAL name of the same process is allowed")
+    reg.unregister("svc", reg.LOCAL)
+    check(reg.lookup("svc") == process.pid(), "lookup resolves it")
+    process.send("svc", "hello", 1)
+    local msg = inbox:receive()
+    check(msg:topic() == "hello", "send by the name arrives")
+    process.spawn("app:named", "app:processes", process.pid(), "svc")
+    local r = inbox:receive():payload():data()
+    check(r.ok == nil and r.kind == "ALREADY_EXISTS", "a second register of the name is ALREADY_EXISTS")
+    local helper = process.spawn("app:named", "app:processes", process.pid(), "other")
+    r = inbox:receive():payload():data()
+    check(r.ok == true, "a helper registers other")
+    check(reg.unregister("other", C) == false, "unregister of a name held by another process is false")
+    local _, shadow = reg.register("other", nil, reg.LOCAL)
+    check(shadow and shadow.kind == "ALREADY_EXISTS", "a LOCAL name may not shadow another process's CONSISTENT one")
+    process.send(helper, "exit", true)
+    check(reg.unregister("svc", C) == true, "unregister")
+    check(reg.unregister("svc", C) == false, "unregister of a free name is false")
+    local _, lerr = reg.lookup("svc")
+    check(lerr and lerr.kind == "NOT_FOUND", "an unregistered name does not resolve")
+    -- A named process that exits gives its name back.
+    local child = process.spawn("app:named", "app:processes", process.pid(), "worker")
+    r = inbox:receive():payload():data()
+    check(r.ok == true, "a child registers worker")
+    check(reg.lookup("worker") == child, "worker resolves to the child")
+    process.send(child, "exit", true)
+    local gone
+    for _ = 1, 100 do
+        if reg.lookup("worker") == nil then gone = true break end
+        time.sleep("50ms")
+    end
+    check(gone, "the name is released when its process exits")
+    local _, ierr = reg.register("x", "{elsewhere@app:processes|0x00001}", C)
+    check(ierr and ierr.kind == "INVALID", "a process of another node cannot be named from here")
+end
+
 local function main()
     local ok, err = pcall(run)
     print(ok and "store ok" or tostring(err))
@@ -160,7 +211,11 @@ local function main()
         ok, err = pcall(run_locks)
         print(ok and "lock ok" or ("lock " .. tostring(err)))
     end
+    if ok then
+        ok, err = pcall(run_names)
+        print(ok and "names ok" or ("names " .. tostring(err)))
+    end
     system.exit(ok and 0 or 1)
 end
 
-return { main = main, contender = contender }
+return { main = main, contender = contender, named = named }

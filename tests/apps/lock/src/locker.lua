@@ -1,7 +1,9 @@
 -- On the node whose name ends in "1": takes lock L (retrying until Raft
 -- has a leader) and holds it, printing "lock held <token>". Elsewhere:
 -- tries L every 100 ms, printing "lock busy" or, once it has it,
--- "lock taken <token>".
+-- "lock taken <token>". The holder also registers the CONSISTENT name
+-- "svc"; the others print "svc <pid>" or "svc -" as their replica
+-- resolves it.
 local time = require("time")
 local system = require("system")
 
@@ -14,6 +16,10 @@ local function main()
             local ok, err, token = system.lock.acquire("L")
             if ok then
                 held = token
+                if holder then
+                    local named, nerr = process.registry.register("svc", nil, process.registry.CONSISTENT)
+                    if not named then print("svc register failed " .. tostring(nerr)) end
+                end
                 print((holder and "lock held " or "lock taken ") .. token)
             elseif not holder and ok == false then
                 print("lock busy")
@@ -21,6 +27,7 @@ local function main()
                 print("lock error " .. tostring(err))
             end
         end
+        if not holder then print("svc " .. (process.registry.lookup("svc") or "-")) end
         local r = channel.select{ events:case_receive(), time.after("100ms"):case_receive() }
         if r.channel == events and r.value.kind == process.event.CANCEL then return "stopped" end
     end

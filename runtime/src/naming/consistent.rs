@@ -1,0 +1,117 @@
+//! CONSISTENT names: `process.registry` scope 2, kept in the Raft state.
+//!
+//! A name is the record `name/<name>` holding the PID, written only if
+//! absent (first write wins, cluster-wide) and owned by the registering
+//! node's incarnation, so the Raft leader removes it when that node dies,
+//! leaves or restarts. The registering node gives it back when the process
+//! exits. Lookups read this node's replica: they are as fresh as the
+//! replica, not linearizable (a name registered a moment ago elsewhere may
+//! not resolve here yet).
+
+use std::sync::Arc;
+
+use wippy_lua_stdlib::{HostError, Value};
+
+use crate::lock::{me, write};
+use crate::pid::Pid;
+use crate::raft::state_machine::wall_ms;
+use crate::raft::types::{Command, Cond};
+use crate::shared::Shared;
+
+fn key(name: &str) -> String {
+    format!("name/{name}")
+}
+
+/// Registers `name` for `pid`, a process of this node. The caller has
+/// already counted the claim in (`shared.names.begin(pid)`), before the
+/// process could exit.
+pub(crate) async fn register(shared: &Arc<Shared>, name: &str, pid: &str) -> Result<Value, HostError> {
+    let cmd = Command::Put {
+        key: key(name),
+        value: pid.as_bytes().to_vec(),
+        cond: Cond::Absent,
+        ttl_ms: None,
+        now_ms: wall_ms(),
+        owner: Some(me(shared)),
+    };
+    let outcome = write(shared, cmd).await;
+    let version = match &outcome {
+        Ok(r) if r.applied => Some(r.version),
+        _ => None,
+    };
+    if !shared.names.land(pid, name, version)
+        && let Some(v) = version
+    {
+        give_back(shared, name, v).await;
+        return Err(HostError::not_found(format!("process {pid} exited")));
+    }
+    match outcome {
+        Ok(r) if r.applied => Ok(Value::Bool(true)),
+        // Registering a name again for the same process succeeds.
+        Ok(r) if r.previous.as_deref() == Some(pid.as_bytes()) => Ok(Value::Bool(true)),
+        Ok(r) => {
+            let holder = r.previous.map(|p| String::from_utf8_lossy(&p).into_owned()).unwrap_or_default();
+            Err(HostError::already_exists(format!("name {name} is already registered to {holder}")))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes `name` if it is registered to `caller`; `false` when it is
+/// free or belongs to another process.
+pub(crate) async fn unregister(shared: &Arc<Shared>, caller: &str, name: &str) -> Result<Value, HostError> {
+    let Some((pid, version)) = entry(shared, name) else { return Ok(Value::Bool(false)) };
+    if pid != caller {
+        return Ok(Value::Bool(false));
+    }
+    let _ = shared.names.take(&pid, name);
+    let cmd = Command::Delete { key: key(name), cond: Cond::Version(version), now_ms: wall_ms() };
+    write(shared, cmd).await.map(|r| Value::Bool(r.applied))
+}
+
+async fn give_back(shared: &Arc<Shared>, name: &str, version: u64) {
+    let cmd = Command::Delete { key: key(name), cond: Cond::Version(version), now_ms: wall_ms() };
+    if let Err(e) = write(shared, cmd).await {
+        tracing::warn!(%name, error = %e, "registry: could not release the name of an exited process");
+    }
+}
+
+/// The PID and version of `name` in this node's replica.
+fn entry(shared: &Shared, name: &str) -> Option<(String, u64)> {
+    let local = shared.raft_local.read().unwrap_or_else(|e| e.into_inner()).clone()?;
+    let record = local.sm.entry(&key(name), wall_ms()).ok().flatten()?;
+    Some((String::from_utf8(record.value.0).ok()?, record.version))
+}
+
+/// The PID `name` resolves to in this node's replica.
+pub(crate) fn lookup(shared: &Shared, name: &str) -> Option<String> {
+    entry(shared, name).map(|(pid, _)| pid)
+}
+
+/// Checks that `pid` may be registered from this node.
+pub(crate) fn local_pid(shared: &Shared, pid: &str) -> Result<(), HostError> {
+    let parsed = Pid::parse(pid).map_err(|e| HostError::invalid(format!("invalid pid: {e}")))?;
+    if !parsed.node.is_empty() && parsed.node != shared.node_id {
+        return Err(HostError::invalid(format!(
+            "a CONSISTENT name is registered from the node of its process ({}); {pid} is not on this node",
+            parsed.node
+        )));
+    }
+    Ok(())
+}
+
+/// Process `pid` exited: give its names back (on the mesh thread).
+pub(crate) fn on_exit(shared: &Arc<Shared>, pid: &str) {
+    let names = shared.names.exit(pid);
+    if names.is_empty() {
+        return;
+    }
+    let mesh = shared.mesh.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(spawner) = mesh.as_ref() else { return };
+    let shared = shared.clone();
+    spawner.spawn(async move {
+        for (name, version) in names {
+            give_back(&shared, &name, version).await;
+        }
+    });
+}
