@@ -17,9 +17,9 @@ use wippy_lua_stdlib::{HostError, Value};
 
 use crate::raft::client::{self, ClientError};
 use crate::raft::request::{Reply, Request};
-use crate::raft::service::owner_id;
 use crate::raft::state_machine::wall_ms;
 use crate::raft::types::{Command, Cond, Response};
+use crate::raft::upkeep::owner_id;
 use crate::shared::Shared;
 
 /// Pause between tries of an acquire that waits for a held lock.
