@@ -356,3 +356,26 @@ fn a_dead_nodes_lock_and_consistent_name_are_released() {
         stop(n);
     });
 }
+
+/// A node with `raft.role: client` runs no Raft replica; its store writes
+/// and reads go to a member, which redirects them to the leader.
+#[test]
+fn a_client_node_outside_the_configuration_reads_and_writes() {
+    let names = ["c1", "c2"];
+    let dirs: Vec<PathBuf> = names.iter().map(|_| temp_dir("kv-data")).collect();
+    let ports: Vec<u16> = names.iter().map(|_| free_port()).collect();
+    let mut nodes = vec![kv_node(names[0], ports[0], None, &dirs[0])];
+    nodes[0].wait_line(T, |l| l.starts_with("raft leader c1"));
+    nodes.push(kv_node(names[1], ports[1], Some(ports[0]), &dirs[1]));
+    settle(&nodes, (1, 0, 1, 0), T);
+    let dir = temp_dir("kv-data");
+    let mut client = kv_node_with("cx", free_port(), Some(ports[0]), &dir, &["cluster.raft.role=client"]);
+    client.wait_line(T, |l| l == "raft unavailable");
+    let t0 = Instant::now();
+    wait_wrote(&mut client, "the client commits through the leader", t0, 5);
+    assert_eq!(resumed(&client.timed_lines(), client.started), Some(0));
+    nodes.push(client);
+    nodes.into_iter().for_each(|n| {
+        stop(n);
+    });
+}
