@@ -31,24 +31,8 @@ const GOSSIP_PORT: u16 = 7946;
 /// Starts node `i` in its namespace, gossip and internode bound to its
 /// address; every node but the first joins the first.
 fn start(lab: &Lab, i: usize) -> Running {
-    let app = app_fixture("partition");
-    let addr = lab.addr(i);
-    let mut sets = vec![
-        "cluster.enabled=true".to_owned(),
-        format!("node.name=n{i}"),
-        format!("cluster.membership.bind_addr={addr}"),
-        format!("cluster.membership.bind_port={GOSSIP_PORT}"),
-        format!("cluster.membership.secret_key={SECRET}"),
-        format!("cluster.internode.bind_addr={addr}"),
-    ];
-    if i != 1 {
-        sets.push(format!("cluster.membership.join_addrs={}:{GOSSIP_PORT}", lab.addr(1)));
-    }
-    let mut args: Vec<String> = vec!["run".into(), p(&app).into()];
-    for s in sets {
-        args.push("--set".into());
-        args.push(s);
-    }
+    let join = (i != 1).then(|| format!("{}:{GOSSIP_PORT}", lab.addr(1)));
+    let args = cluster_args(&app_fixture("partition"), &format!("n{i}"), &lab.addr(i), GOSSIP_PORT, join, SECRET, &[]);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     Running::start_cmd(lab.command_in(i, &wippy_cmd(&refs)))
 }

@@ -76,17 +76,48 @@ fn stop(mut node: Running) -> u64 {
     last_wrote(&node.timed_lines(), Instant::now() - Duration::from_secs(3600)).unwrap_or(0)
 }
 
+/// Nodes of the `kv` fixture that keep their data directories across
+/// restarts; the first bootstraps, the others join it.
+struct KvCluster {
+    names: Vec<String>,
+    dirs: Vec<PathBuf>,
+    ports: Vec<u16>,
+    more: Vec<&'static str>,
+}
+
+impl KvCluster {
+    fn new(names: &[&str], more: &[&'static str]) -> KvCluster {
+        KvCluster {
+            names: names.iter().map(|n| n.to_string()).collect(),
+            dirs: names.iter().map(|_| temp_dir("kv-data")).collect(),
+            ports: names.iter().map(|_| free_port()).collect(),
+            more: more.to_vec(),
+        }
+    }
+
+    /// Starts node `i` (again, after a restart, on the same directory).
+    fn start(&self, i: usize) -> Running {
+        let join = (i > 0).then_some(self.ports[0]);
+        kv_node_with(&self.names[i], self.ports[i], join, &self.dirs[i], &self.more)
+    }
+
+    /// Starts every node and waits until they all vote under one leader.
+    fn form(&self) -> Vec<Running> {
+        let mut nodes = vec![self.start(0)];
+        let first = format!("raft leader {}", self.names[0]);
+        nodes[0].wait_line(T, |l| l.starts_with(&first));
+        nodes.extend((1..self.names.len()).map(|i| self.start(i)));
+        settle(&nodes, (1, self.names.len() - 1, 0, 0), T);
+        nodes
+    }
+}
+
 #[test]
 fn committed_writes_survive_a_killed_leader_a_full_restart_and_a_crash_of_all() {
     let names = ["k1", "k2", "k3"];
-    let dirs: Vec<PathBuf> = names.iter().map(|_| temp_dir("kv-data")).collect();
-    let ports: Vec<u16> = names.iter().map(|_| free_port()).collect();
-    let start = |i: usize| kv_node(names[i], ports[i], (i > 0).then_some(ports[0]), &dirs[i]);
-    let mut nodes = vec![start(0)];
-    nodes[0].wait_line(T, |l| l.starts_with("raft leader k1"));
-    nodes.push(start(1));
-    nodes.push(start(2));
-    settle(&nodes, (1, 2, 0, 0), T);
+    let kv = KvCluster::new(&names, &[]);
+    let start = |i: usize| kv.start(i);
+    let mut nodes = kv.form();
     let t0 = Instant::now();
     for n in nodes.iter_mut() {
         wait_wrote(n, "writes on every node", t0, 3);
@@ -153,16 +184,11 @@ fn committed_writes_survive_a_killed_leader_a_full_restart_and_a_crash_of_all() 
 /// it must receive a snapshot over the mesh and then the rest of the log.
 #[test]
 fn a_node_restarted_with_a_wiped_disk_catches_up_from_a_snapshot() {
-    let names = ["w1", "w2", "w3"];
-    let dirs: Vec<PathBuf> = names.iter().map(|_| temp_dir("kv-data")).collect();
-    let ports: Vec<u16> = names.iter().map(|_| free_port()).collect();
     let compact = ["cluster.raft.snapshot_threshold=40", "cluster.raft.trailing_logs=5"];
-    let start = |i: usize| kv_node_with(names[i], ports[i], (i > 0).then_some(ports[0]), &dirs[i], &compact);
-    let mut nodes = vec![start(0)];
-    nodes[0].wait_line(T, |l| l.starts_with("raft leader w1"));
-    nodes.push(start(1));
-    nodes.push(start(2));
-    settle(&nodes, (1, 2, 0, 0), T);
+    let kv = KvCluster::new(&["w1", "w2", "w3"], &compact);
+    let dirs = &kv.dirs;
+    let start = |i: usize| kv.start(i);
+    let mut nodes = kv.form();
     let t0 = Instant::now();
     wait_wrote(&mut nodes[2], "w3 writes", t0, 5);
     nodes[0].wait_until("several snapshots' worth of log", T, |ls| status(ls, t0).is_some_and(|s| s.applied >= 150));
@@ -194,25 +220,8 @@ fn a_node_restarted_with_a_wiped_disk_catches_up_from_a_snapshot() {
 /// Starts `kv` node `i` inside namespace `i` of `lab`; all join node 1.
 fn start_in(lab: &netns::Lab, i: usize) -> Running {
     const PORT: u16 = 7946;
-    let addr = lab.addr(i);
-    let mut sets = fast();
-    sets.extend([
-        "cluster.enabled=true".to_owned(),
-        format!("node.name=p{i}"),
-        format!("cluster.membership.bind_addr={addr}"),
-        format!("cluster.membership.bind_port={PORT}"),
-        format!("cluster.membership.secret_key={SECRET}"),
-        format!("cluster.internode.bind_addr={addr}"),
-    ]);
-    if i != 1 {
-        sets.push(format!("cluster.membership.join_addrs={}:{PORT}", lab.addr(1)));
-    }
-    let app = app_fixture("kv");
-    let mut args: Vec<String> = vec!["run".into(), p(&app).into()];
-    for s in sets {
-        args.push("--set".into());
-        args.push(s);
-    }
+    let join = (i != 1).then(|| format!("{}:{PORT}", lab.addr(1)));
+    let args = cluster_args(&app_fixture("kv"), &format!("p{i}"), &lab.addr(i), PORT, join, SECRET, &fast());
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     Running::start_cmd(lab.command_in(i, &wippy_cmd(&refs)))
 }
@@ -281,15 +290,8 @@ fn a_partitioned_minority_cannot_commit_and_the_majority_can() {
 /// before it goes, and the others keep committing under the new leader.
 #[test]
 fn a_leader_stopping_gracefully_hands_leadership_over() {
-    let names = ["g1", "g2", "g3"];
-    let dirs: Vec<PathBuf> = names.iter().map(|_| temp_dir("kv-data")).collect();
-    let ports: Vec<u16> = names.iter().map(|_| free_port()).collect();
-    let start = |i: usize| kv_node(names[i], ports[i], (i > 0).then_some(ports[0]), &dirs[i]);
-    let mut nodes = vec![start(0)];
-    nodes[0].wait_line(T, |l| l.starts_with("raft leader g1"));
-    nodes.push(start(1));
-    nodes.push(start(2));
-    settle(&nodes, (1, 2, 0, 0), T);
+    let kv = KvCluster::new(&["g1", "g2", "g3"], &[]);
+    let mut nodes = kv.form();
     let now = Instant::now();
     std::thread::sleep(Duration::from_millis(200));
     let li = raft::roles(&nodes, now).iter().position(|r| r == "leader").expect("a leader");

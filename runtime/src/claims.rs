@@ -1,10 +1,65 @@
 //! Claims that processes of this node hold in the replicated state (locks,
 //! cluster-wide names), so they are given back when the process exits. A
 //! claim still in flight when its process exits is given back as soon as
-//! it lands. Pure bookkeeping: the callers do the Raft writes.
+//! it lands. [`Claims`] is the bookkeeping; the functions below are the
+//! Raft writes that locks and names share.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use wippy_lua_stdlib::HostError;
+
+use crate::raft::client::{self, ClientError};
+use crate::raft::request::{Reply, Request};
+use crate::raft::state_machine::wall_ms;
+use crate::raft::types::{Command, Cond, Response};
+use crate::raft::upkeep::owner_id;
+use crate::shared::Shared;
+
+/// This node's current incarnation as a record owner.
+pub(crate) fn me(shared: &Shared) -> String {
+    let view = shared.cluster.read().unwrap_or_else(|e| e.into_inner());
+    let generation = view.iter().flatten().find(|m| m.is_local).map_or(0, |m| m.generation);
+    owner_id(&shared.node_id, generation)
+}
+
+/// Commits `cmd`; a failure is `UNAVAILABLE` with the client's reason.
+pub(crate) async fn write(shared: &Arc<Shared>, cmd: Command) -> Result<Response, HostError> {
+    match client::request(shared, Request::Write(cmd)).await {
+        Ok(Reply::Written(r)) => Ok(r),
+        Ok(_) => Err(HostError { kind: "INTERNAL", message: "raft answered a different request".into() }),
+        Err(e @ ClientError::NoLeader(_)) | Err(e @ ClientError::Unknown(_)) => {
+            Err(HostError::unavailable(e.to_string()))
+        }
+    }
+}
+
+/// Removes the record `key` if it is still the write at `version`.
+pub(crate) async fn give_back(shared: &Arc<Shared>, key: &str, version: u64) {
+    let cmd = Command::Delete { key: key.to_owned(), cond: Cond::Version(version), now_ms: wall_ms() };
+    if let Err(e) = write(shared, cmd).await {
+        // The leader removes it with this node at the latest; until then
+        // it stays claimed by a dead process.
+        tracing::warn!(%key, error = %e, "could not give back the claim of an exited process");
+    }
+}
+
+/// Process `pid` exited: gives back what it held in `claims` (record keys
+/// from `key`), on the mesh thread.
+pub(crate) fn give_back_on_exit(shared: &Arc<Shared>, claims: &Claims, pid: &str, key: fn(&str) -> String) {
+    let held = claims.exit(pid);
+    if held.is_empty() {
+        return;
+    }
+    let mesh = shared.mesh.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(spawner) = mesh.as_ref() else { return };
+    let shared = shared.clone();
+    spawner.spawn(async move {
+        for (name, version) in held {
+            give_back(&shared, &key(&name), version).await;
+        }
+    });
+}
 
 /// What this node's processes hold (locks, or names), by process.
 #[derive(Default)]

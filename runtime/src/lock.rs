@@ -15,11 +15,9 @@ use std::time::{Duration, Instant};
 
 use wippy_lua_stdlib::{HostError, Value};
 
-use crate::raft::client::{self, ClientError};
-use crate::raft::request::{Reply, Request};
+use crate::claims::{give_back, give_back_on_exit, me, write};
 use crate::raft::state_machine::wall_ms;
-use crate::raft::types::{Command, Cond, Response};
-use crate::raft::upkeep::owner_id;
+use crate::raft::types::{Command, Cond};
 use crate::shared::Shared;
 
 /// Pause between tries of an acquire that waits for a held lock.
@@ -27,23 +25,6 @@ const RETRY: Duration = Duration::from_millis(25);
 
 fn key(name: &str) -> String {
     format!("lock/{name}")
-}
-
-/// This node's current incarnation as a record owner.
-pub(crate) fn me(shared: &Shared) -> String {
-    let view = shared.cluster.read().unwrap_or_else(|e| e.into_inner());
-    let generation = view.iter().flatten().find(|m| m.is_local).map_or(0, |m| m.generation);
-    owner_id(&shared.node_id, generation)
-}
-
-pub(crate) async fn write(shared: &Arc<Shared>, cmd: Command) -> Result<Response, HostError> {
-    match client::request(shared, Request::Write(cmd)).await {
-        Ok(Reply::Written(r)) => Ok(r),
-        Ok(_) => Err(HostError { kind: "INTERNAL", message: "raft answered a different request".into() }),
-        Err(e @ ClientError::NoLeader(_)) | Err(e @ ClientError::Unknown(_)) => {
-            Err(HostError::unavailable(e.to_string()))
-        }
-    }
 }
 
 /// `system.lock.acquire(name [, {wait}])` by `pid`: the fencing token, or
@@ -80,7 +61,7 @@ pub(crate) async fn acquire(shared: &Arc<Shared>, pid: &str, name: &str, wait: D
         && let Some(t) = token
     {
         // The process exited while the acquire was in flight.
-        release_token(shared, name, t).await;
+        give_back(shared, &key(name), t).await;
         return Err(HostError::not_found(format!("process {pid} exited")));
     }
     outcome.map(|t| Value::Int(i64::try_from(t).unwrap_or(i64::MAX)))
@@ -93,27 +74,7 @@ pub(crate) async fn release(shared: &Arc<Shared>, pid: &str, name: &str) -> Resu
     write(shared, cmd).await.map(|r| Value::Bool(r.applied))
 }
 
-async fn release_token(shared: &Arc<Shared>, name: &str, token: u64) {
-    let cmd = Command::Delete { key: key(name), cond: Cond::Version(token), now_ms: wall_ms() };
-    if let Err(e) = write(shared, cmd).await {
-        // The leader removes it with the node at the latest; until then it
-        // stays held by a dead process.
-        tracing::warn!(lock = %name, error = %e, "lock: release of an exited holder's lock failed");
-    }
-}
-
 /// Process `pid` exited: release what it held (on the mesh thread).
 pub(crate) fn on_exit(shared: &Arc<Shared>, pid: &str) {
-    let locks = shared.locks.exit(pid);
-    if locks.is_empty() {
-        return;
-    }
-    let mesh = shared.mesh.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(spawner) = mesh.as_ref() else { return };
-    let shared = shared.clone();
-    spawner.spawn(async move {
-        for (name, token) in locks {
-            release_token(&shared, &name, token).await;
-        }
-    });
+    give_back_on_exit(shared, &shared.locks, pid, key);
 }

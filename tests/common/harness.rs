@@ -560,16 +560,34 @@ pub fn free_port() -> u16 {
 /// 127.0.0.1:`port`, joining 127.0.0.1:`join` when given, plus `extra`
 /// `--set` assignments.
 pub fn cluster_node(app: &Path, name: &str, port: u16, join: Option<u16>, secret: &str, extra: &[String]) -> Running {
+    let join = join.map(|j| format!("127.0.0.1:{j}"));
+    let args = cluster_args(app, name, "127.0.0.1", port, join, secret, extra);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    Running::start(&refs)
+}
+
+/// The `wippy run` arguments of cluster node `name`: gossip on
+/// `addr:port` and the mesh on `addr`, joining `join` (`ip:port`) if given,
+/// then `extra` (`--set` values).
+pub fn cluster_args(
+    app: &Path,
+    name: &str,
+    addr: &str,
+    port: u16,
+    join: Option<String>,
+    secret: &str,
+    extra: &[String],
+) -> Vec<String> {
     let mut sets = vec![
         "cluster.enabled=true".to_owned(),
         format!("node.name={name}"),
-        "cluster.membership.bind_addr=127.0.0.1".to_owned(),
+        format!("cluster.membership.bind_addr={addr}"),
         format!("cluster.membership.bind_port={port}"),
         format!("cluster.membership.secret_key={secret}"),
-        "cluster.internode.bind_addr=127.0.0.1".to_owned(),
+        format!("cluster.internode.bind_addr={addr}"),
     ];
     if let Some(j) = join {
-        sets.push(format!("cluster.membership.join_addrs=127.0.0.1:{j}"));
+        sets.push(format!("cluster.membership.join_addrs={j}"));
     }
     sets.extend(extra.iter().cloned());
     let mut args: Vec<String> = vec!["run".into(), p(app).into()];
@@ -577,8 +595,7 @@ pub fn cluster_node(app: &Path, name: &str, port: u16, join: Option<u16>, secret
         args.push("--set".into());
         args.push(s);
     }
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    Running::start(&refs)
+    args
 }
 
 /// One HTTP/1.1 GET to 127.0.0.1:`port`; returns the status code and the

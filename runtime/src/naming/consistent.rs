@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use wippy_lua_stdlib::{HostError, Value};
 
-use crate::lock::{me, write};
+use crate::claims::{give_back, give_back_on_exit, me, write};
 use crate::pid::Pid;
 use crate::raft::state_machine::wall_ms;
 use crate::raft::types::{Command, Cond};
@@ -42,7 +42,7 @@ pub(crate) async fn register(shared: &Arc<Shared>, name: &str, pid: &str) -> Res
     if !shared.names.land(pid, name, version)
         && let Some(v) = version
     {
-        give_back(shared, name, v).await;
+        give_back(shared, &key(name), v).await;
         return Err(HostError::not_found(format!("process {pid} exited")));
     }
     match outcome {
@@ -67,13 +67,6 @@ pub(crate) async fn unregister(shared: &Arc<Shared>, caller: &str, name: &str) -
     let _ = shared.names.take(&pid, name);
     let cmd = Command::Delete { key: key(name), cond: Cond::Version(version), now_ms: wall_ms() };
     write(shared, cmd).await.map(|r| Value::Bool(r.applied))
-}
-
-async fn give_back(shared: &Arc<Shared>, name: &str, version: u64) {
-    let cmd = Command::Delete { key: key(name), cond: Cond::Version(version), now_ms: wall_ms() };
-    if let Err(e) = write(shared, cmd).await {
-        tracing::warn!(%name, error = %e, "registry: could not release the name of an exited process");
-    }
 }
 
 /// The PID and version of `name` in this node's replica.
@@ -102,16 +95,5 @@ pub(crate) fn local_pid(shared: &Shared, pid: &str) -> Result<(), HostError> {
 
 /// Process `pid` exited: give its names back (on the mesh thread).
 pub(crate) fn on_exit(shared: &Arc<Shared>, pid: &str) {
-    let names = shared.names.exit(pid);
-    if names.is_empty() {
-        return;
-    }
-    let mesh = shared.mesh.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(spawner) = mesh.as_ref() else { return };
-    let shared = shared.clone();
-    spawner.spawn(async move {
-        for (name, version) in names {
-            give_back(&shared, &name, version).await;
-        }
-    });
+    give_back_on_exit(shared, &shared.names, pid, key);
 }
