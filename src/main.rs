@@ -216,6 +216,10 @@ fn raft_options(cfg: &Config) -> Option<RaftOptions> {
         reconcile_timeout: r.reconcile_timeout.as_std(),
         snapshot_threshold: r.snapshot_threshold,
         trailing_logs: r.trailing_logs,
+        // Half the shortest time in which gossip can declare a silent node
+        // dead: a holder cut off from the majority gives its locks up well
+        // before the majority may hand them to someone else.
+        lock_lease: c.membership.probe_interval.as_std() * c.membership.suspicion_mult / 2,
     })
 }
 

@@ -381,3 +381,54 @@ fn a_client_node_outside_the_configuration_reads_and_writes() {
         stop(n);
     });
 }
+
+/// Starts `lock` fixture node `x<i>` in namespace `i` of `lab`.
+fn lock_node_in(lab: &netns::Lab, i: usize) -> Running {
+    const PORT: u16 = 7946;
+    let join = (i != 1).then(|| format!("{}:{PORT}", lab.addr(1)));
+    let args = cluster_args(&app_fixture("lock"), &format!("x{i}"), &lab.addr(i), PORT, join, SECRET, &fast());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    Running::start_cmd(lab.command_in(i, &wippy_cmd(&refs)))
+}
+
+/// The holder's node is cut off from the majority: the holder is told its
+/// lock is lost (CANCEL, `lock L lost: ...`) before the majority gives the
+/// lock to another process, whose fencing token is larger.
+#[test]
+fn a_cut_off_holder_learns_it_lost_the_lock_before_anyone_else_takes_it() {
+    // Declared first so it is dropped last, after the nodes are killed.
+    let lab = match netns::Lab::new(3) {
+        Ok(lab) => lab,
+        Err(reason) => {
+            eprintln!("SKIPPED a_cut_off_holder_learns_it_lost_the_lock_before_anyone_else_takes_it: {reason}");
+            return;
+        }
+    };
+    let mut nodes = vec![lock_node_in(&lab, 1)];
+    let held = nodes[0].wait_line(T, |l| l.starts_with("lock held "));
+    let t1: u64 = held["lock held ".len()..].parse().unwrap();
+    nodes.push(lock_node_in(&lab, 2));
+    nodes.push(lock_node_in(&lab, 3));
+    settle(&nodes, (1, 2, 0, 0), T);
+
+    lab.cut(1);
+    let cut = Instant::now();
+    let at = |n: &Running, prefix: &str| {
+        n.timed_lines().iter().find(|(t, l)| *t >= cut && l.starts_with(prefix)).map(|(t, l)| (*t, l.clone()))
+    };
+    let deadline = Instant::now() + T;
+    while at(&nodes[1], "lock taken ").is_none() && at(&nodes[2], "lock taken ").is_none() {
+        assert!(Instant::now() < deadline, "the majority never took the lock");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (lost_at, lost) = at(&nodes[0], "lock lost: ").expect("the cut-off holder was told it lost the lock");
+    assert!(lost.contains("no contact with a Raft majority"), "{lost}");
+    let (taken_at, taken) = at(&nodes[1], "lock taken ").or_else(|| at(&nodes[2], "lock taken ")).unwrap();
+    assert!(lost_at < taken_at, "the holder heard of the loss after the lock was handed on");
+    let t2: u64 = taken["lock taken ".len()..].parse().unwrap();
+    assert!(t2 > t1, "the new token {t2} is larger than {t1}");
+    lab.heal(1);
+    nodes.into_iter().for_each(|n| {
+        stop(n);
+    });
+}

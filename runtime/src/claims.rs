@@ -109,6 +109,23 @@ impl Claims {
         token
     }
 
+    /// Whether any process holds a claim here.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_pid.lock().unwrap_or_else(|e| e.into_inner()).values().all(|h| h.locks.is_empty())
+    }
+
+    /// Takes every held claim away from its process (they are lost), as
+    /// (pid, claim, version).
+    pub(crate) fn drain(&self) -> Vec<(String, String, u64)> {
+        let mut map = self.by_pid.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
+        for (pid, h) in map.iter_mut() {
+            out.extend(h.locks.drain().map(|(name, v)| (pid.clone(), name, v)));
+        }
+        map.retain(|_, h| h.pending > 0);
+        out
+    }
+
     /// The process exited: its claims, to give back.
     pub(crate) fn exit(&self, pid: &str) -> Vec<(String, u64)> {
         let mut map = self.by_pid.lock().unwrap_or_else(|e| e.into_inner());
@@ -140,6 +157,22 @@ mod tests {
         assert!(held.land("p1", "c", Some(9)));
         assert_eq!(held.exit("p1").len(), 2);
         assert!(held.by_pid.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn lost_claims_are_taken_from_their_holders() {
+        let held = Claims::default();
+        assert!(held.is_empty());
+        held.begin("p1");
+        held.land("p1", "a", Some(7));
+        held.begin("p2");
+        assert!(!held.is_empty());
+        assert_eq!(held.drain(), vec![("p1".to_owned(), "a".to_owned(), 7)]);
+        assert!(held.is_empty());
+        assert_eq!(held.take("p1", "a"), None, "the holder no longer has it");
+        // p2's acquire is still in flight and lands normally.
+        assert!(held.land("p2", "b", Some(9)));
+        assert!(!held.is_empty());
     }
 
     #[test]

@@ -74,6 +74,49 @@ pub(crate) async fn release(shared: &Arc<Shared>, pid: &str, name: &str) -> Resu
     write(shared, cmd).await.map(|r| Value::Bool(r.applied))
 }
 
+/// This node lost contact with the Raft majority for longer than the lock
+/// lease (`why` says how long): the majority may declare it gone and give
+/// its locks to others, so every holder here is told now, with a CANCEL
+/// event whose reason starts `lock <name> lost`, and no longer holds the
+/// lock. The records are given back once a leader can be reached (or the
+/// leader removes them with this node).
+pub(crate) fn revoke_all(shared: &Arc<Shared>, why: &str) {
+    let lost = shared.locks.drain();
+    if lost.is_empty() {
+        return;
+    }
+    let mesh = shared.mesh.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(spawner) = mesh.as_ref() else { return };
+    for (pid, name, _) in &lost {
+        let reason = format!("lock {name} lost: {why}");
+        tracing::warn!(%pid, lock = %name, "{reason}");
+        if let Ok(p) = crate::pid::Pid::parse(pid) {
+            let to = p.counter;
+            let event = crate::scheduler::envelope::Envelope::Event {
+                to,
+                kind: crate::scheduler::envelope::EventKind::Cancel,
+                from: String::new(),
+                result: Ok(Value::Nil),
+                reason,
+            };
+            shared.route(event);
+        }
+    }
+    let shared = shared.clone();
+    spawner.spawn(async move {
+        for (_, name, version) in lost {
+            // Retried for a while: the majority is out of reach right now.
+            for _ in 0..60 {
+                let cmd = Command::Delete { key: key(&name), cond: Cond::Version(version), now_ms: wall_ms() };
+                if write(&shared, cmd).await.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    });
+}
+
 /// Process `pid` exited: release what it held (on the mesh thread).
 pub(crate) fn on_exit(shared: &Arc<Shared>, pid: &str) {
     give_back_on_exit(shared, &shared.locks, pid, key);

@@ -78,6 +78,7 @@ impl Loop {
             self.last_leader = m.current_leader;
             self.shared.stats.raft_leader_changes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
+        self.check_lock_lease(&m, &voters);
         let (candidates, nodes) = self.candidates(&voters, &learners);
         let now = Instant::now();
         if !initialized {
@@ -154,6 +155,26 @@ impl Loop {
             if tokio::time::timeout(limit, self.apply(first, &nodes, &learners)).await.is_err() {
                 tracing::info!(?limit, "raft: membership change not committed in time; retrying next round");
             }
+        }
+    }
+
+    /// Tells this node's lock holders their locks are lost when the node
+    /// has not been in contact with a Raft majority for the lock lease: as
+    /// leader, no quorum acknowledged it; otherwise, no leader reached it.
+    fn check_lock_lease(&self, m: &openraft::RaftMetrics<TypeConfig>, voters: &BTreeSet<u64>) {
+        // A lone voter is its own majority.
+        if voters.len() < 2 || self.shared.locks.is_empty() {
+            return;
+        }
+        let since = if m.state == ServerState::Leader {
+            m.last_quorum_acked.as_ref().map(|t| openraft::Instant::elapsed(&**t))
+        } else {
+            self.shared.raft_transport.last_leader_contact().map(|t| t.elapsed())
+        };
+        let lease = self.opts.lock_lease;
+        if since.is_none_or(|s| s > lease) {
+            let why = format!("no contact with a Raft majority for over {lease:?}");
+            crate::lock::revoke_all(&self.shared, &why);
         }
     }
 

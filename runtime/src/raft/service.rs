@@ -59,6 +59,9 @@ pub struct RaftOptions {
     pub snapshot_threshold: u64,
     /// Entries kept behind a snapshot for followers that are slightly behind.
     pub trailing_logs: u64,
+    /// Without contact with a Raft majority for this long, this node's
+    /// lock holders are told their locks are lost.
+    pub lock_lease: Duration,
 }
 
 /// Why the service could not start.

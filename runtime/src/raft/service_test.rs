@@ -24,6 +24,7 @@ fn options(dir: &TempDir, expect: usize) -> RaftOptions {
         reconcile_timeout: Duration::from_secs(2),
         snapshot_threshold: 1000,
         trailing_logs: 100,
+        lock_lease: Duration::from_secs(1),
     }
 }
 

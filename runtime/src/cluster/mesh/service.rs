@@ -80,8 +80,16 @@ impl Spawner {
 
     /// Runs `task` on the mesh thread, tracked like the mesh's own tasks
     /// (a node's Raft client requests run here, beside the frames they
-    /// send and receive).
+    /// send and receive). The mesh's stop cancels it: by then the workers
+    /// that wait for such answers are gone.
     pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let cancel = self.ctx.cancel.clone();
+        let task = async move {
+            tokio::select! {
+                () = task => {}
+                () = cancel.cancelled() => {}
+            }
+        };
         self.ctx.tracker.spawn_on(task, &self.handle);
     }
 }

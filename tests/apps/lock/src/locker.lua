@@ -3,7 +3,8 @@
 -- tries L every 100 ms, printing "lock busy" or, once it has it,
 -- "lock taken <token>". The holder also registers the CONSISTENT name
 -- "svc"; the others print "svc <pid>" or "svc -" as their replica
--- resolves it.
+-- resolves it. A holder told its lock is lost prints "lock lost: <reason>"
+-- and tries again.
 local time = require("time")
 local system = require("system")
 
@@ -29,7 +30,15 @@ local function main()
         end
         if not holder then print("svc " .. (process.registry.lookup("svc") or "-")) end
         local r = channel.select{ events:case_receive(), time.after("100ms"):case_receive() }
-        if r.channel == events and r.value.kind == process.event.CANCEL then return "stopped" end
+        if r.channel == events and r.value.kind == process.event.CANCEL then
+            local reason = r.value.reason or ""
+            if reason:sub(1, 7) == "lock L " then
+                print("lock lost: " .. reason)
+                held = nil
+            else
+                return "stopped"
+            end
+        end
     end
 end
 
