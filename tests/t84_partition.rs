@@ -45,13 +45,7 @@ fn wait_view(node: &mut Running, what: &str, since: Instant, pred: impl Fn(&View
 #[test]
 fn a_cut_off_node_is_suspected_then_dead_and_rejoins_after_healing() {
     // Declared first so it is dropped last, after the nodes are killed.
-    let lab = match Lab::new(3) {
-        Ok(lab) => lab,
-        Err(reason) => {
-            eprintln!("SKIPPED a_cut_off_node_is_suspected_then_dead_and_rejoins_after_healing: {reason}");
-            return;
-        }
-    };
+    let Some(lab) = Lab::or_skip(3, "a_cut_off_node_is_suspected_then_dead_and_rejoins_after_healing") else { return };
     let mut n1 = start(&lab, 1);
     // Let the seed bind before the others announce to it (they retry anyway).
     n1.wait_line(T, |l| l.starts_with("members "));

@@ -217,13 +217,19 @@ fn a_node_restarted_with_a_wiped_disk_catches_up_from_a_snapshot() {
     });
 }
 
-/// Starts `kv` node `i` inside namespace `i` of `lab`; all join node 1.
-fn start_in(lab: &netns::Lab, i: usize) -> Running {
+/// Starts node `<prefix><i>` of fixture `app` inside namespace `i` of
+/// `lab`; every node but the first joins node 1.
+fn node_in(lab: &netns::Lab, i: usize, app: &str, prefix: &str) -> Running {
     const PORT: u16 = 7946;
     let join = (i != 1).then(|| format!("{}:{PORT}", lab.addr(1)));
-    let args = cluster_args(&app_fixture("kv"), &format!("p{i}"), &lab.addr(i), PORT, join, SECRET, &fast());
+    let args = cluster_args(&app_fixture(app), &format!("{prefix}{i}"), &lab.addr(i), PORT, join, SECRET, &fast());
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     Running::start_cmd(lab.command_in(i, &wippy_cmd(&refs)))
+}
+
+/// A `kv` node `p<i>` in namespace `i`.
+fn start_in(lab: &netns::Lab, i: usize) -> Running {
+    node_in(lab, i, "kv", "p")
 }
 
 /// The leader is cut off: it cannot commit on its own, while the two
@@ -232,13 +238,7 @@ fn start_in(lab: &netns::Lab, i: usize) -> Running {
 #[test]
 fn a_partitioned_minority_cannot_commit_and_the_majority_can() {
     // Declared first so it is dropped last, after the nodes are killed.
-    let lab = match netns::Lab::new(3) {
-        Ok(lab) => lab,
-        Err(reason) => {
-            eprintln!("SKIPPED a_partitioned_minority_cannot_commit_and_the_majority_can: {reason}");
-            return;
-        }
-    };
+    let Some(lab) = netns::Lab::or_skip(3, "a_partitioned_minority_cannot_commit_and_the_majority_can") else { return };
     let mut nodes = vec![start_in(&lab, 1)];
     nodes[0].wait_line(T, |l| l.starts_with("raft leader p1"));
     nodes.push(start_in(&lab, 2));
@@ -382,13 +382,9 @@ fn a_client_node_outside_the_configuration_reads_and_writes() {
     });
 }
 
-/// Starts `lock` fixture node `x<i>` in namespace `i` of `lab`.
+/// A `lock` node `x<i>` in namespace `i`.
 fn lock_node_in(lab: &netns::Lab, i: usize) -> Running {
-    const PORT: u16 = 7946;
-    let join = (i != 1).then(|| format!("{}:{PORT}", lab.addr(1)));
-    let args = cluster_args(&app_fixture("lock"), &format!("x{i}"), &lab.addr(i), PORT, join, SECRET, &fast());
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    Running::start_cmd(lab.command_in(i, &wippy_cmd(&refs)))
+    node_in(lab, i, "lock", "x")
 }
 
 /// The holder's node is cut off from the majority: the holder is told its
@@ -397,12 +393,9 @@ fn lock_node_in(lab: &netns::Lab, i: usize) -> Running {
 #[test]
 fn a_cut_off_holder_learns_it_lost_the_lock_before_anyone_else_takes_it() {
     // Declared first so it is dropped last, after the nodes are killed.
-    let lab = match netns::Lab::new(3) {
-        Ok(lab) => lab,
-        Err(reason) => {
-            eprintln!("SKIPPED a_cut_off_holder_learns_it_lost_the_lock_before_anyone_else_takes_it: {reason}");
-            return;
-        }
+    let Some(lab) = netns::Lab::or_skip(3, "a_cut_off_holder_learns_it_lost_the_lock_before_anyone_else_takes_it")
+    else {
+        return;
     };
     let mut nodes = vec![lock_node_in(&lab, 1)];
     let held = nodes[0].wait_line(T, |l| l.starts_with("lock held "));

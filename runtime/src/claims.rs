@@ -17,7 +17,7 @@ use crate::raft::upkeep::owner_id;
 use crate::shared::Shared;
 
 /// This node's current incarnation as a record owner.
-pub(crate) fn me(shared: &Shared) -> String {
+fn me(shared: &Shared) -> String {
     let view = shared.cluster.read().unwrap_or_else(|e| e.into_inner());
     let generation = view.iter().flatten().find(|m| m.is_local).map_or(0, |m| m.generation);
     owner_id(&shared.node_id, generation)
@@ -31,6 +31,19 @@ pub(crate) async fn write(shared: &Arc<Shared>, cmd: Command) -> Result<Response
         Err(e @ ClientError::NoLeader(_)) | Err(e @ ClientError::Unknown(_)) => {
             Err(HostError::unavailable(e.to_string()))
         }
+    }
+}
+
+/// The write that claims `key` for `pid`: only if free, owned by this
+/// node's incarnation (so the leader removes it when the node goes).
+pub(crate) fn claim(shared: &Shared, key: String, pid: &str) -> Command {
+    Command::Put {
+        key,
+        value: pid.as_bytes().to_vec(),
+        cond: Cond::Absent,
+        ttl_ms: None,
+        now_ms: wall_ms(),
+        owner: Some(me(shared)),
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use wippy_lua_stdlib::{HostError, Value};
 
-use crate::claims::{give_back, give_back_on_exit, me, write};
+use crate::claims::{claim, give_back, give_back_on_exit, write};
 use crate::raft::state_machine::wall_ms;
 use crate::raft::types::{Command, Cond};
 use crate::shared::Shared;
@@ -33,17 +33,8 @@ fn key(name: &str) -> String {
 /// before the process could exit.
 pub(crate) async fn acquire(shared: &Arc<Shared>, pid: &str, name: &str, wait: Duration) -> Result<Value, HostError> {
     let deadline = Instant::now() + wait;
-    let owner = me(shared);
     let outcome = loop {
-        let cmd = Command::Put {
-            key: key(name),
-            value: pid.as_bytes().to_vec(),
-            cond: Cond::Absent,
-            ttl_ms: None,
-            now_ms: wall_ms(),
-            owner: Some(owner.clone()),
-        };
-        match write(shared, cmd).await {
+        match write(shared, claim(shared, key(name), pid)).await {
             Ok(r) if r.applied => break Ok(r.version),
             Ok(r) if r.previous.as_deref() == Some(pid.as_bytes()) => {
                 break Err(HostError::already_exists(format!("lock held: {name} (by this process)")));

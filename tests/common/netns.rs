@@ -66,6 +66,17 @@ pub struct Lab {
 }
 
 impl Lab {
+    /// [`Lab::new`], or `None` after printing why `test` is skipped.
+    pub fn or_skip(nodes: usize, test: &str) -> Option<Lab> {
+        match Lab::new(nodes) {
+            Ok(lab) => Some(lab),
+            Err(reason) => {
+                eprintln!("SKIPPED {test}: {reason}");
+                None
+            }
+        }
+    }
+
     /// Builds the lab. `Err(reason)` when this host cannot create network
     /// namespaces at all (no privilege, no kernel support): the only case in
     /// which a caller may skip. Any later failure panics (after cleaning up).

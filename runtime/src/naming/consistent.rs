@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use wippy_lua_stdlib::{HostError, Value};
 
-use crate::claims::{give_back, give_back_on_exit, me, write};
+use crate::claims::{claim, give_back, give_back_on_exit, write};
 use crate::pid::Pid;
 use crate::raft::state_machine::wall_ms;
 use crate::raft::types::{Command, Cond};
@@ -26,15 +26,7 @@ fn key(name: &str) -> String {
 /// already counted the claim in (`shared.names.begin(pid)`), before the
 /// process could exit.
 pub(crate) async fn register(shared: &Arc<Shared>, name: &str, pid: &str) -> Result<Value, HostError> {
-    let cmd = Command::Put {
-        key: key(name),
-        value: pid.as_bytes().to_vec(),
-        cond: Cond::Absent,
-        ttl_ms: None,
-        now_ms: wall_ms(),
-        owner: Some(me(shared)),
-    };
-    let outcome = write(shared, cmd).await;
+    let outcome = write(shared, claim(shared, key(name), pid)).await;
     let version = match &outcome {
         Ok(r) if r.applied => Some(r.version),
         _ => None,
