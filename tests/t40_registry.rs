@@ -130,20 +130,29 @@ end }
 }
 
 #[test]
-fn cluster_scopes_are_unavailable_on_a_single_node() {
+fn raft_scopes_are_unavailable_on_a_single_node_and_eventual_names_stay_local() {
     lua_ok(
         1,
         r#"
 return { main = function()
     local R = process.registry
-    for _, scope in ipairs({ R.EVENTUAL, R.CONSISTENT, R.STRONG }) do
+    -- Without a cluster an EVENTUAL name is this node's alone.
+    eq(R.register("ev", nil, R.EVENTUAL), true, "eventual register")
+    eq(R.lookup("ev"), process.pid(), "eventual lookup")
+    local ok, err = R.register("ev", nil, R.LOCAL)
+    eq(ok, true, "the same process may hold it locally too")
+    eq(R.unregister("ev", R.EVENTUAL), true, "eventual unregister")
+    eq(R.unregister("ev", R.EVENTUAL), false, "eventual unregister twice")
+    eq(R.unregister("ev"), true, "local unregister")
+    eq(R.lookup("ev"), nil, "gone")
+    for _, scope in ipairs({ R.CONSISTENT, R.STRONG }) do
         local ok, err = R.register("cluster-name", nil, scope)
         eq(ok, nil, "register in scope " .. scope)
         eq(err.kind, errors.UNAVAILABLE, "register kind in scope " .. scope)
         local p = R.lookup("cluster-name")
         eq(p, nil, "nothing registered in scope " .. scope)
     end
-    local ok, err = R.register("bad-scope", nil, 7)
+    ok, err = R.register("bad-scope", nil, 7)
     eq(ok, nil, "unknown scope"); eq(err.kind, errors.INVALID, "unknown scope kind")
     ok, err = R.register("", nil)
     eq(ok, nil, "empty name"); eq(err.kind, errors.INVALID, "empty name kind")

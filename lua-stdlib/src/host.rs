@@ -166,18 +166,52 @@ pub enum LockOp {
 /// A `process.registry` call on a cluster scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NameOp {
-    /// `register(name [, pid], CONSISTENT)` → `true`, or `ALREADY_EXISTS`.
+    /// `register(name [, pid], scope)` → `true`, or `ALREADY_EXISTS`.
     Register {
         /// The name.
         name: String,
         /// The process; the caller when `None`.
         pid: Option<String>,
+        /// `EVENTUAL` (1), `CONSISTENT` (2) or `STRONG` (3).
+        scope: i64,
     },
-    /// `unregister(name, CONSISTENT)` → whether it was registered.
+    /// `unregister(name, scope)` → whether it was registered.
     Unregister {
         /// The name.
         name: String,
+        /// `EVENTUAL` (1), `CONSISTENT` (2) or `STRONG` (3).
+        scope: i64,
     },
+}
+
+/// A `pg` call on one scope (see `pg.lua`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PgOp {
+    /// `pg.open(scope)`: whether the scope exists.
+    Open,
+    /// `g:join(groups)`.
+    Join(Vec<String>),
+    /// `g:leave(groups)`.
+    Leave(Vec<String>),
+    /// `g:get_members(group)` / `g:get_local_members(group)`.
+    Members {
+        /// The group.
+        group: String,
+        /// Only this node's members.
+        local: bool,
+    },
+    /// `g:which_groups()` / `g:which_local_groups()`.
+    Groups {
+        /// Only groups with members on this node.
+        local: bool,
+    },
+    /// `g:monitor(group)` (a group) or `g:events()` (the whole scope):
+    /// `{id, members}`, the subscription and its starting snapshot.
+    Watch(Option<String>),
+    /// `sub:close()`.
+    Unwatch(u64),
+    /// `g:release()`: leave the scope's groups, close its subscriptions.
+    Release,
 }
 
 /// What `s:info()` reports.
@@ -294,6 +328,11 @@ pub trait Host {
     fn name_call(&self, call: u64, slot: u32, op: NameOp) -> HostResult<()> {
         let _ = (call, slot, op);
         Err(HostError::unavailable("cluster name scopes need cluster.enabled: true"))
+    }
+    /// A `pg` call on `scope` by the process in `slot`.
+    fn pg_call(&self, slot: u32, scope: &str, op: PgOp) -> HostResult<Value> {
+        let _ = (slot, op);
+        Err(HostError::unavailable(format!("pg scope {scope}: process groups are not available here")))
     }
     /// What store `id` is, or `NOT_FOUND` when no entry declares it.
     fn store_info(&self, id: &str) -> HostResult<StoreInfo> {

@@ -757,8 +757,8 @@ function registry.register(name, pid, scope)
   if scope ~= nil and mtype(scope) ~= "integer" then
     return invalid("scope must be a number (process.registry.LOCAL|EVENTUAL|CONSISTENT|STRONG)")
   end
-  if scope == registry.CONSISTENT then
-    return await_host(H.name_call, current().slot, "register", name, pid)
+  if scope ~= nil and scope ~= registry.LOCAL then
+    return await_host(H.name_call, current().slot, "register", name, pid, scope)
   end
   return herr(H.register(current().slot, name, pid, scope or 0))
 end
@@ -771,8 +771,8 @@ function registry.unregister(name, scope)
   if scope ~= nil and mtype(scope) ~= "integer" then
     return invalid("scope must be a number (process.registry.LOCAL|EVENTUAL|CONSISTENT|STRONG)")
   end
-  if scope == registry.CONSISTENT then
-    return await_host(H.name_call, current().slot, "unregister", name)
+  if scope ~= nil and scope ~= registry.LOCAL then
+    return await_host(H.name_call, current().slot, "unregister", name, nil, scope)
   end
   return herr(H.unregister(current().slot, name, scope or 0))
 end
@@ -914,6 +914,20 @@ end
 
 -- The slot of the calling process (for host calls made on its behalf).
 function K.slot() return current().slot end
+
+-- A channel for the engine's messages on an internal (`@`) topic, such as
+-- a process group's events; closed again with process.unlisten.
+function K.subscribe(topic)
+  local rec = current()
+  local subs = rec.subs
+  if subs == nil then
+    subs = {}
+    rec.subs = subs
+  end
+  local sub = { ch = new_channel(INF), message = false }
+  subs[topic] = sub
+  return sub.ch
+end
 
 K.await = await_host
 

@@ -12,6 +12,7 @@
 mod duration;
 mod host;
 mod json;
+mod pg;
 mod store;
 mod system;
 mod value;
@@ -23,8 +24,8 @@ use mlua::{Function, LightUserData, Lua, MultiValue, Table, Thread};
 
 pub use duration::parse_ms;
 pub use host::{
-    ClusterMember, Host, HostError, HostResult, Level, LockOp, NameOp, PutCond, RaftStatus, SendOutcome, SpawnFlags,
-    StoreInfo, StoreOp,
+    ClusterMember, Host, HostError, HostResult, Level, LockOp, NameOp, PgOp, PutCond, RaftStatus, SendOutcome,
+    SpawnFlags, StoreInfo, StoreOp,
 };
 pub use store::MAX_KEY;
 pub use value::{MAX_DEPTH, Value, ValueError};
@@ -105,6 +106,7 @@ pub fn install(lua: &Lua, host: Rc<dyn Host>, fast: Vec<(&'static str, Function)
     extra.set("logger", logger(lua, &host)?)?;
     extra.set("system", system::module(lua, &host, &k, &err_mt)?)?;
     extra.set("store", store::module(lua, &host, &k, &err_mt)?)?;
+    extra.set("pg", pg::module(lua, &host, &k, &err_mt)?)?;
     let hw = host.clone();
     extra.set(
         "write",
@@ -289,16 +291,18 @@ fn host_table(lua: &Lua, host: &Rc<dyn Host>) -> mlua::Result<Table> {
     let x = host.clone();
     h.set(
         "name_call",
-        lua.create_function(move |lua, (call, slot, op, name, pid): (u64, u32, String, String, Option<String>)| {
-            let op = match op.as_str() {
-                "register" => NameOp::Register { name, pid },
-                _ => NameOp::Unregister { name },
-            };
-            match x.name_call(call, slot, op) {
-                Ok(()) => true.into_lua_multi(lua),
-                Err(e) => fail(lua, e),
-            }
-        })?,
+        lua.create_function(
+            move |lua, (call, slot, op, name, pid, scope): (u64, u32, String, String, Option<String>, i64)| {
+                let op = match op.as_str() {
+                    "register" => NameOp::Register { name, pid, scope },
+                    _ => NameOp::Unregister { name, scope },
+                };
+                match x.name_call(call, slot, op) {
+                    Ok(()) => true.into_lua_multi(lua),
+                    Err(e) => fail(lua, e),
+                }
+            },
+        )?,
     )?;
 
     let x = host.clone();

@@ -38,6 +38,7 @@ local modules = {
   logger = extra.logger,
   system = extra.system,
   store = frozen("store", extra.store),
+  pg = frozen("pg", extra.pg),
 }
 
 local function require_(name)

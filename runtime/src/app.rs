@@ -73,8 +73,23 @@ pub struct App {
     pub services: Vec<Service>,
     /// Replicated stores (`store.kv.raft`, `store.kv.crdt` entries).
     pub stores: Vec<StoreDef>,
+    /// Declared process-group scopes.
+    pub pg_scopes: Vec<PgScopeDef>,
     /// For `wippy run FILE.lua`: the definition and host of the main process.
     pub main: Option<(String, String)>,
+}
+
+/// A process-group scope an app declares (`pg.scope`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgScopeDef {
+    /// The entry id (`ns:name`), what `pg.open` takes.
+    pub id: String,
+    /// How often nodes compare their group state (0: never).
+    pub anti_entropy: std::time::Duration,
+    /// Distinct groups allowed (0: unlimited).
+    pub max_groups: usize,
+    /// Members allowed per group, counting every join (0: unlimited).
+    pub max_members: usize,
 }
 
 /// A replicated store an app declares.
@@ -115,6 +130,13 @@ impl Definition {
 impl App {
     /// An app with one host and the given definitions (tests, benchmarks, embedding).
     pub fn with_host(host: &str, definitions: Vec<Definition>) -> App {
-        App { definitions, hosts: vec![host.to_string()], services: Vec::new(), stores: Vec::new(), main: None }
+        App {
+            definitions,
+            hosts: vec![host.to_string()],
+            services: Vec::new(),
+            stores: Vec::new(),
+            pg_scopes: Vec::new(),
+            main: None,
+        }
     }
 }

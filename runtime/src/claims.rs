@@ -17,7 +17,7 @@ use crate::raft::upkeep::owner_id;
 use crate::shared::Shared;
 
 /// This node's current incarnation as a record owner.
-fn me(shared: &Shared) -> String {
+pub(crate) fn me(shared: &Shared) -> String {
     let view = shared.cluster.read().unwrap_or_else(|e| e.into_inner());
     let generation = view.iter().flatten().find(|m| m.is_local).map_or(0, |m| m.generation);
     owner_id(&shared.node_id, generation)

@@ -111,7 +111,18 @@ impl Node {
             let mut hosts = shared.hosts.write().unwrap_or_else(|e| e.into_inner());
             hosts.extend(app.hosts);
             let mut stores = shared.stores.write().unwrap_or_else(|e| e.into_inner());
+            let kv_dir = opts.raft.as_ref().and_then(|r| r.data_dir.as_ref()).map(|d| d.join("_sys").join("kvcrdt"));
+            for s in app.stores.iter().filter(|s| s.backend == crate::app::StoreBackend::KvCrdt) {
+                shared.replica.kv.declare(&s.namespace, s.durable, kv_dir.as_deref());
+            }
             stores.extend(app.stores.into_iter().map(|s| (s.id.clone(), s)));
+            let mut table = shared.replica.table();
+            for scope in &app.pg_scopes {
+                let limits =
+                    crate::replica::table::Limits { max_groups: scope.max_groups, max_members: scope.max_members };
+                table.declare(&scope.id, limits);
+                shared.replica.shorten_interval(scope.anti_entropy);
+            }
         }
         // Gossip first: a port that cannot be bound fails the start before
         // any process runs, and processes never see a half-built view.
@@ -123,6 +134,12 @@ impl Node {
                 let listener = Mesh::bind(&mesh_opts)?;
                 let mesh = Mesh::start(listener, &mesh_opts, shared.clone())?;
                 let gossip_opts = ClusterOptions { internode_port: mesh.port(), ..c.clone() };
+                // Groups, names and CRDT stores compare digests at least as
+                // often as gossip does its full-state exchange.
+                shared.replica.shorten_interval(c.push_pull_interval);
+                if let Some(spawner) = shared.mesh.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                    spawner.spawn(crate::replica::service::anti_entropy_loop(shared.clone()));
+                }
                 (Some(mesh), Some(Gossip::start(&gossip_opts, shared.clone())?))
             }
             None => (None, None),
@@ -284,6 +301,8 @@ impl Node {
                 let _ = j.join();
             }
         }
+        // After the workers: nothing writes to the CRDT stores any more.
+        self.shared.replica.kv.persist();
         // After the workers, so the exit signals of the processes they
         // killed still get a chance to leave.
         if let Some(m) = self.mesh.take() {

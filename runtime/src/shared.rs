@@ -125,6 +125,8 @@ pub(crate) struct Shared {
     pub locks: crate::claims::Claims,
     /// CONSISTENT names registered for this node's processes.
     pub names: crate::claims::Claims,
+    /// STRONG name registrations this node has acknowledged.
+    pub strong: crate::naming::strong::Reservations,
     /// Declared replicated stores, by entry id.
     pub stores: RwLock<HashMap<String, crate::app::StoreDef>>,
     /// LOCAL names.
@@ -182,6 +184,8 @@ pub(crate) struct Shared {
     pub stats: NodeStats,
     /// Outgoing queues of the peers we send to.
     pub peers: Peers,
+    /// Process groups, EVENTUAL names and `store.kv.crdt` namespaces.
+    pub replica: crate::replica::service::Replica,
     /// Starts peer writers on the mesh thread; `None` without a mesh.
     pub mesh: Mutex<Option<Spawner>>,
     exit: Mutex<Option<i32>>,
@@ -192,12 +196,14 @@ impl Shared {
     /// Builds the shared state for `workers` workers.
     pub(crate) fn new(node_id: String, workers: usize, memory_limit: usize) -> Shared {
         Shared {
+            replica: crate::replica::service::Replica::new(&node_id),
             node_id,
             workers: (0..workers).map(|_| WorkerHandle::default()).collect(),
             defs: RwLock::default(),
             hosts: RwLock::default(),
             stores: RwLock::default(),
             locks: Default::default(),
+            strong: Default::default(),
             names: Default::default(),
             registry: Registry::default(),
             watches: DashMap::new(),
@@ -310,10 +316,13 @@ impl Shared {
         self.post(w, env);
     }
 
-    /// The PID a name resolves to: the CONSISTENT scope (this node's Raft
-    /// replica) first, then LOCAL names.
+    /// The PID a name resolves to, most authoritative scope first: the
+    /// Raft-backed names (CONSISTENT and STRONG, from this node's replica),
+    /// then EVENTUAL names, then LOCAL ones.
     pub(crate) fn resolve_name(&self, name: &str) -> Option<String> {
-        crate::naming::consistent::lookup(self, name).or_else(|| self.registry.lookup(name))
+        crate::naming::consistent::lookup(self, name)
+            .or_else(|| self.replica.table().resolve(name).map(str::to_owned))
+            .or_else(|| self.registry.lookup(name))
     }
 
     /// Asks the node to stop with `code` (first request wins).

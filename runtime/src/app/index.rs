@@ -60,6 +60,17 @@ pub(crate) enum Entry {
     #[serde(rename = "pg.scope")]
     PgScope {
         name: String,
+        /// How often nodes compare their group state (default 30s).
+        #[serde(default)]
+        anti_entropy_interval: Option<DurationText>,
+        /// Distinct groups allowed in the scope (0: unlimited).
+        #[serde(default)]
+        max_groups: Option<usize>,
+        /// Members allowed in one group, counting every join (0: unlimited).
+        #[serde(default)]
+        max_members_per_group: Option<usize>,
+        /// Keys of other builds (timeouts, queue sizes) that this one
+        /// has no use for.
         #[serde(flatten)]
         rest: std::collections::BTreeMap<String, IgnoredAny>,
     },

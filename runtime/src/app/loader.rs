@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::index::{Entry, Index};
-use super::{App, Definition, RestartPolicy, Service, StoreBackend, StoreDef};
+use super::{App, Definition, PgScopeDef, RestartPolicy, Service, StoreBackend, StoreDef};
 
 /// Why an app could not be loaded. Each message names the file (and line
 /// when there is one).
@@ -59,6 +59,7 @@ pub fn load_script(path: &Path) -> Result<App, AppError> {
         hosts: vec![SCRIPT_HOST.to_string()],
         services: Vec::new(),
         stores: Vec::new(),
+        pg_scopes: Vec::new(),
         main: Some((SCRIPT_DEF.to_string(), SCRIPT_HOST.to_string())),
     })
 }
@@ -190,8 +191,20 @@ fn load_index(file: &Path, app: &mut App, origins: &mut Vec<(String, String)>) -
                 let durable = durable.unwrap_or(false);
                 app.stores.push(StoreDef { id, backend: StoreBackend::KvCrdt, namespace, durable });
             }
-            Entry::PgScope { .. } => {
-                tracing::warn!(entry = %id, "entry needs cluster.enabled: true; it is inactive on a single node");
+            Entry::PgScope { anti_entropy_interval, max_groups, max_members_per_group, rest, .. } => {
+                let anti_entropy = match anti_entropy_interval {
+                    Some(d) => d.to_duration().map_err(|e| entry_err(format!("{id}: anti_entropy_interval: {e}")))?,
+                    None => std::time::Duration::from_secs(30),
+                };
+                for key in rest.keys().filter(|k| !matches!(k.as_str(), "meta" | "lifecycle")) {
+                    tracing::debug!(entry = %id, %key, "pg.scope key not used by this node");
+                }
+                app.pg_scopes.push(PgScopeDef {
+                    id,
+                    anti_entropy,
+                    max_groups: max_groups.unwrap_or(0),
+                    max_members: max_members_per_group.unwrap_or(0),
+                });
             }
         }
     }

@@ -168,6 +168,7 @@ impl Shared {
     pub(crate) fn node_down(&self, name: &str) {
         self.peer_status.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
         self.raft_transport.peer_down(name);
+        self.replica_node_down(name);
         if let Some(left) = self.peers.remove(name) {
             let n = left.relay.len();
             if n > 0 {

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use wippy_lua_stdlib::{HostError, Value};
 
 use crate::claims::{claim, give_back, give_back_on_exit, write};
-use crate::pid::Pid;
 use crate::raft::state_machine::wall_ms;
 use crate::raft::types::{Command, Cond};
 use crate::shared::Shared;
@@ -71,18 +70,6 @@ fn entry(shared: &Shared, name: &str) -> Option<(String, u64)> {
 /// The PID `name` resolves to in this node's replica.
 pub(crate) fn lookup(shared: &Shared, name: &str) -> Option<String> {
     entry(shared, name).map(|(pid, _)| pid)
-}
-
-/// Checks that `pid` may be registered from this node.
-pub(crate) fn local_pid(shared: &Shared, pid: &str) -> Result<(), HostError> {
-    let parsed = Pid::parse(pid).map_err(|e| HostError::invalid(format!("invalid pid: {e}")))?;
-    if !parsed.node.is_empty() && parsed.node != shared.node_id {
-        return Err(HostError::invalid(format!(
-            "a CONSISTENT name is registered from the node of its process ({}); {pid} is not on this node",
-            parsed.node
-        )));
-    }
-    Ok(())
 }
 
 /// Process `pid` exited: give its names back (on the mesh thread).

@@ -137,6 +137,7 @@ impl Endpoint for LocalRaft {
                 }
                 // Answered above, before the membership check.
                 Call::Client(_) => Err("client request on the consensus path".to_owned()),
+                Call::Reserve { .. } => Err("a name reservation on the consensus path".to_owned()),
             }
         })
     }

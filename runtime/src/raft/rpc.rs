@@ -52,6 +52,19 @@ pub(crate) enum Call {
     /// Unlike the calls above it is accepted from any node of the cluster,
     /// members of the Raft configuration or not.
     Client(Request),
+    /// Acknowledge (or, with `release`, forget) a pending STRONG name
+    /// registration (`naming/strong.rs`). Answered by every node, Raft
+    /// member or not.
+    Reserve {
+        /// The name.
+        name: String,
+        /// The registering process.
+        pid: String,
+        /// How long the acknowledgement holds.
+        ttl_ms: u64,
+        /// The registration finished: forget it.
+        release: bool,
+    },
     /// One chunk of a snapshot (see `chunks.rs`); the last one installs it.
     Snapshot {
         /// The leader's vote.
@@ -82,6 +95,8 @@ pub(crate) enum Answer {
     Transferred(TransferLeaderResponse<TypeConfig>),
     /// To `Call::Client`, from the leader.
     Served(Reply),
+    /// To `Call::Reserve`: `None` acknowledges, otherwise why not.
+    Reserved(Option<String>),
     /// To `Call::Client`, from a node that does not lead: who does, if it
     /// knows. The request was not started, so it is safe to send again.
     Redirect(Option<String>),

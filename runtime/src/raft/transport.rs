@@ -143,6 +143,14 @@ impl Transport {
                 if matches!(call, Call::Append(_)) {
                     *self.last_append.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
                 }
+                // Every node answers name reservations, Raft member or not.
+                if let Call::Reserve { name, pid, ttl_ms, release } = &call {
+                    let answer = crate::naming::strong::on_reserve(shared, name, pid, *ttl_ms, *release);
+                    if let Err(e) = shared.send_raft(&from, &Wire::Reply { id, result: Ok(Answer::Reserved(answer)) }) {
+                        tracing::debug!(peer = %from, error = %e, "raft: cannot answer a reservation");
+                    }
+                    return;
+                }
                 let endpoint = self.endpoint.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 let shared = shared.clone();
                 spawn(Box::pin(async move {

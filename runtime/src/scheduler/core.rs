@@ -207,8 +207,24 @@ impl Core {
                 let s = pid.to_string();
                 crate::lock::on_exit(&self.shared, &s);
                 crate::naming::consistent::on_exit(&self.shared, &s);
+                self.shared.with_table(None, |t| ((), t.exit(&s)));
             }
         }
+    }
+
+    /// Marks process `pid` of this node as holding an EVENTUAL name, so
+    /// its exit drops the name; one that has exited already drops it now.
+    pub(crate) fn mark_pg(&self, pid: &Pid) {
+        if self.shared.worker_of(pid.counter) == self.idx {
+            let slot = self.procs.borrow().slot_of(pid.counter);
+            if slot.and_then(|s| self.procs.borrow_mut().get_mut(s).map(|p| p.in_pg = true)).is_some() {
+                return;
+            }
+            let s = pid.to_string();
+            self.shared.with_table(None, |t| ((), t.exit(&s)));
+            return;
+        }
+        self.mark_claims(pid);
     }
 
     /// Whether `pid` lives on this node.

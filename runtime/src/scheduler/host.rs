@@ -162,8 +162,7 @@ impl Host for WorkerHost {
     fn register(&self, slot: u32, name: &str, pid: Option<&str>, scope: i64) -> HostResult<()> {
         match scope {
             0 => {}
-            1 => return Err(HostError::unavailable("eventual registry not available (cluster.enabled is false)")),
-            2 | 3 => return Err(HostError::unavailable("global registry not available (cluster.enabled is false)")),
+            1..=3 => return Err(HostError::invalid("cluster scopes are registered through name_call")),
             _ => return Err(HostError::invalid(format!("unknown registry scope {scope}"))),
         }
         let (target, s) = match pid {
@@ -182,6 +181,12 @@ impl Host for WorkerHost {
             && owner != s
         {
             return Err(HostError::already_exists(format!("name {name} is registered cluster-wide to {owner}")));
+        }
+        if self.0.shared.replica.table().conflicts(name, &s) {
+            return Err(HostError::already_exists(format!("name {name} is registered as an EVENTUAL name")));
+        }
+        if self.0.shared.strong.blocks(name, &s) {
+            return Err(HostError::already_exists(format!("strong name reservation pending for {name}")));
         }
         self.0.shared.registry.register(name, &s).map_err(|e| HostError::already_exists(e.to_string()))?;
         if pid.is_none() {
@@ -203,7 +208,7 @@ impl Host for WorkerHost {
     fn unregister(&self, _slot: u32, name: &str, scope: i64) -> HostResult<bool> {
         match scope {
             0 => Ok(self.0.shared.registry.unregister(name)),
-            1..=3 => Err(HostError::unavailable("cluster name scopes need cluster.enabled: true")),
+            1..=3 => Err(HostError::invalid("cluster scopes are unregistered through name_call")),
             _ => Err(HostError::invalid(format!("unknown registry scope {scope}"))),
         }
     }
@@ -297,17 +302,47 @@ impl Host for WorkerHost {
         let shared = &self.0.shared;
         let caller = self.0.procs.borrow().get(slot).map(|p| p.pid.clone());
         let caller = caller.ok_or_else(|| HostError::invalid("process.registry must be called by a process"))?;
+        let scope = match &op {
+            NameOp::Register { scope, .. } | NameOp::Unregister { scope, .. } => *scope,
+        };
+        if !(1..=3).contains(&scope) {
+            return Err(HostError::invalid(format!("unknown registry scope {scope}")));
+        }
         let target = match &op {
             NameOp::Register { pid, .. } => {
                 let target = pid.clone().unwrap_or_else(|| caller.clone());
-                crate::naming::consistent::local_pid(shared, &target)?;
+                crate::replica::calls::own_pid(shared, &target, scope_label(scope))?;
                 Some(target)
             }
             NameOp::Unregister { .. } => None,
         };
+        let worker = self.0.idx;
+        if scope == 1 {
+            // EVENTUAL names are this node's to publish: answered at once.
+            let result = match (op, target) {
+                (NameOp::Register { name, .. }, Some(t)) => {
+                    if shared.strong.blocks(&name, &t) {
+                        Err(HostError::already_exists(format!("strong name reservation pending for {name}")))
+                    } else {
+                        let at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+                        let r = crate::replica::calls::register_eventual(shared, &name, &t, at);
+                        if r.is_ok()
+                            && let Ok(pid) = Pid::parse(&t)
+                        {
+                            self.0.mark_pg(&pid);
+                        }
+                        r
+                    }
+                }
+                (NameOp::Unregister { name, .. }, _) => Ok(crate::replica::calls::unregister_eventual(shared, &name)),
+                (NameOp::Register { .. }, None) => Err(HostError::invalid("no process to register")),
+            };
+            shared.post(worker, Envelope::Reply { call, result });
+            return Ok(());
+        }
         let mesh = shared.mesh.lock().unwrap_or_else(|e| e.into_inner());
         let Some(spawner) = mesh.as_ref() else {
-            return Err(HostError::unavailable("cluster name scopes need cluster.enabled: true"));
+            return Err(HostError::unavailable("global registry not available (cluster.enabled is false)"));
         };
         // The claim is counted in first and given back when the named
         // process exits, so that process carries the flag (the caller, or
@@ -318,14 +353,16 @@ impl Host for WorkerHost {
             shared.names.begin(t);
             self.0.mark_claims(&pid);
         }
-        let worker = self.0.idx;
         let shared = shared.clone();
         spawner.spawn(async move {
             let result = match (op, target) {
+                (NameOp::Register { name, .. }, Some(t)) if scope == 3 => {
+                    crate::naming::strong::register(&shared, &name, &t).await
+                }
                 (NameOp::Register { name, .. }, Some(t)) => {
                     crate::naming::consistent::register(&shared, &name, &t).await
                 }
-                (NameOp::Unregister { name }, _) => {
+                (NameOp::Unregister { name, .. }, _) => {
                     crate::naming::consistent::unregister(&shared, &caller, &name).await
                 }
                 (NameOp::Register { .. }, None) => Err(HostError::invalid("no process to register")),
@@ -333,6 +370,19 @@ impl Host for WorkerHost {
             shared.post(worker, Envelope::Reply { call, result });
         });
         Ok(())
+    }
+
+    fn pg_call(&self, slot: u32, scope: &str, op: wippy_lua_stdlib::PgOp) -> HostResult<Value> {
+        let pid = self.pid_of_slot(slot)?;
+        let marks = matches!(op, wippy_lua_stdlib::PgOp::Join(_) | wippy_lua_stdlib::PgOp::Watch(_));
+        let r = crate::replica::calls::pg_call(&self.0.shared, &pid, scope, op);
+        if marks
+            && r.is_ok()
+            && let Some(p) = self.0.procs.borrow_mut().get_mut(slot)
+        {
+            p.in_pg = true;
+        }
+        r
     }
 
     fn store_info(&self, id: &str) -> HostResult<wippy_lua_stdlib::StoreInfo> {
@@ -349,7 +399,10 @@ impl Host for WorkerHost {
         let def = shared.stores.read().unwrap_or_else(|e| e.into_inner()).get(store).cloned();
         let def = def.ok_or_else(|| HostError::not_found(format!("no store entry {store}")))?;
         if def.backend == crate::app::StoreBackend::KvCrdt {
-            return Err(HostError::unavailable(format!("store {store}: store.kv.crdt is not available in this build")));
+            // Served from this node's copy: answered at once.
+            let result = shared.kv_crdt(&def.namespace, op);
+            shared.post(self.0.idx, Envelope::Reply { call, result });
+            return Ok(());
         }
         let mesh = shared.mesh.lock().unwrap_or_else(|e| e.into_inner());
         let Some(spawner) = mesh.as_ref() else {
@@ -381,5 +434,14 @@ impl Host for WorkerHost {
             Level::Warn => tracing::warn!(target: "lua", pid = %pid, fields = %fields, "{msg}"),
             Level::Error => tracing::error!(target: "lua", pid = %pid, fields = %fields, "{msg}"),
         }
+    }
+}
+
+/// How an error message names a registry scope.
+fn scope_label(scope: i64) -> &'static str {
+    match scope {
+        1 => "an EVENTUAL",
+        3 => "a STRONG",
+        _ => "a CONSISTENT",
     }
 }

@@ -179,6 +179,9 @@ impl Core {
         if p.has_names {
             self.shared.registry.release(&p.pid);
         }
+        if p.in_pg || p.has_claims {
+            self.shared.with_table(None, |t| ((), t.exit(&p.pid)));
+        }
         if p.has_claims {
             crate::lock::on_exit(&self.shared, &p.pid);
             crate::naming::consistent::on_exit(&self.shared, &p.pid);

@@ -41,6 +41,8 @@ pub(super) struct Proc {
     pub has_names: bool,
     /// It took a lock or a CONSISTENT name (give them back on exit).
     pub has_claims: bool,
+    /// Joined a process group, watches one, or holds an EVENTUAL name.
+    pub in_pg: bool,
     /// Links and monitors, when it has any.
     pub rel: Option<Box<Relations>>,
 }
@@ -58,6 +60,7 @@ impl Proc {
             system_watch: false,
             has_names: false,
             has_claims: false,
+            in_pg: false,
             rel: None,
         }
     }

@@ -155,7 +155,12 @@ pub(crate) async fn write_loop(
     let stream = Arc::new(stream);
     let stats = &ctx.shared.stats;
     queue.attach(Link::new(stream.clone(), transport));
-    // The peer learns where this node stands before anything else.
+    // The peer learns where this node stands before anything else, then
+    // gets this node's groups, names and store digests (the sync handshake
+    // that every new connection, first or after a partition, starts with).
+    for frame in ctx.shared.pg_greeting().into_iter().rev() {
+        queue.push_front_frame(Class::Pg, frame);
+    }
     queue.push_front_frame(Class::Control, ctx.shared.status_frame());
     let result = serve(ctx, queue, &stream).await;
     if let Some(link) = queue.detach() {
@@ -277,9 +282,6 @@ fn handle(ctx: &Ctx, peer: &str, frame: Frame) {
         Class::Raft => ctx.shared.raft_transport.inbound(&ctx.shared, peer, &frame.payload, |task| {
             ctx.tracker.spawn(task);
         }),
-        // Nothing consumes these classes on this node yet; counted above.
-        Class::Pg => {
-            tracing::debug!(%peer, class = frame.class.label(), "mesh: frame without a consumer");
-        }
+        Class::Pg => ctx.shared.on_pg_frame(peer, &frame.payload),
     }
 }
