@@ -99,7 +99,7 @@ function PG:events() return watch(self, nil) end
 
 function PG:release()
   if getmetatable(self) ~= PG then return invalid("pg methods are called with ':' (g:release())") end
-  if self.released then return invalid("pg instance released: " .. self.scope) end
+  if self.released then return true end
   for _, sub in ipairs(self.subs) do process.unlisten(sub.ch) end
   self.subs = {}
   local r, kind, message = H.pg_call(K.slot(), self.scope, "release")

@@ -83,7 +83,7 @@ process.event = {}
 ---Process names. See docs/lua/registry.md.
 ---@class process.registry
 ---@field LOCAL 0 Node-local name (default). Released when the process exits.
----@field EVENTUAL 1 Cluster-wide, eventually consistent (gossip CRDT). Needs cluster.enabled.
+---@field EVENTUAL 1 Cluster-wide, eventually consistent (replicated over the mesh). This node only without cluster.enabled.
 ---@field CONSISTENT 2 Cluster-wide, linearizable, first write wins (Raft). Needs cluster.enabled.
 ---@field STRONG 3 CONSISTENT plus acknowledgement by every live node. Needs cluster.enabled.
 process.registry = {}
@@ -256,11 +256,14 @@ function process.get_options() end
 ---Register `name` for `pid` (default: the caller) in `scope` (default LOCAL).
 ---Registering the same name for the same PID again succeeds.
 ---Errors: ALREADY_EXISTS (taken, or held in another scope), INVALID (bad pid or
----scope), UNAVAILABLE (cluster scope without cluster.enabled, no leader/quorum,
----node still joining), TIMEOUT (STRONG: some live node did not acknowledge in
----time; the message names them).
----EVENTUAL, CONSISTENT and STRONG need cluster.enabled. STRONG blocks the caller
----until all live nodes acknowledge or the deadline passes.
+---scope, or a PID of another node for a cluster scope), UNAVAILABLE
+---(CONSISTENT/STRONG without cluster.enabled, no leader/quorum), TIMEOUT (STRONG:
+---some live node did not acknowledge within 10 s; the message names them).
+---CONSISTENT and STRONG need cluster.enabled; without it an EVENTUAL name is
+---visible on this node only. STRONG blocks the caller until all live nodes
+---acknowledge or the deadline passes. An EVENTUAL name that loses a conflict to
+---an earlier registration elsewhere is dropped, and its process gets a CANCEL
+---event with reason "name revoked: <name>".
 ---@param name string
 ---@param pid? PID Defaults to `process.pid()`.
 ---@param scope? RegistryScope Defaults to `process.registry.LOCAL`.

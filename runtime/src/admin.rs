@@ -100,6 +100,10 @@ struct Metrics {
     churn: Counter,
     mesh: [Family<Vec<(String, String)>, Counter>; 5],
     handshake_failures: Counter,
+    /// `pg_groups`, `pg_local_members`, `eventual_names`, `pg_watchers`.
+    replica: [Gauge; 4],
+    revoked: Counter,
+    kv_crdt: Family<Vec<(String, String)>, Gauge>,
 }
 
 /// The per-class mesh counters, in the order of `Metrics::mesh`.
@@ -158,7 +162,38 @@ impl Metrics {
             "Internode connections refused in the handshake (wrong secret, wrong peer)",
             handshake_failures.clone(),
         );
-        Metrics { registry, processes, members, dropped, health, raft, leader_changes, churn, mesh, handshake_failures }
+        let replica: [Gauge; 4] = Default::default();
+        for (name, help, gauge) in [
+            ("pg_groups", "Process groups with members anywhere in the cluster, over all scopes", &replica[0]),
+            ("pg_local_members", "Group memberships of this node's processes, one per join", &replica[1]),
+            ("eventual_names", "EVENTUAL names bound anywhere in the cluster, as this node sees them", &replica[2]),
+            ("pg_watchers", "Group subscriptions (monitor, events) of this node's processes", &replica[3]),
+        ] {
+            registry.register(name, help, gauge.clone());
+        }
+        let revoked = Counter::default();
+        registry.register(
+            "eventual_names_revoked",
+            "EVENTUAL registrations of this node revoked by an earlier one on another node",
+            revoked.clone(),
+        );
+        let kv_crdt = Family::<Vec<(String, String)>, Gauge>::default();
+        registry.register("kv_crdt_entries", "Entries of a kv.crdt namespace, deletes included", kv_crdt.clone());
+        Metrics {
+            registry,
+            processes,
+            members,
+            dropped,
+            health,
+            raft,
+            leader_changes,
+            churn,
+            mesh,
+            handshake_failures,
+            replica,
+            revoked,
+            kv_crdt,
+        }
     }
 
     /// Copies the current values in and renders the registry.
@@ -194,6 +229,14 @@ impl Metrics {
         self.handshake_failures
             .inner()
             .store(shared.stats.handshake_failures.load(Ordering::Relaxed), Ordering::Relaxed);
+        let figures = shared.replica.table().figures();
+        for (gauge, value) in self.replica.iter().zip(figures) {
+            gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+        }
+        self.revoked.inner().store(shared.replica.revoked.load(Ordering::Relaxed), Ordering::Relaxed);
+        for (ns, n) in shared.replica.kv.sizes() {
+            self.kv_crdt.get_or_create(&vec![("namespace".to_owned(), ns)]).set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
         // The gossip thread owns the true count; the counter mirrors it.
         self.dropped.inner().store(shared.gossip_rejected.load(Ordering::Relaxed), Ordering::Relaxed);
         let mut out = String::new();

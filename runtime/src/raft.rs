@@ -28,6 +28,7 @@ pub(crate) mod endpoint;
 pub(crate) mod kv;
 pub(crate) mod liveness;
 pub(crate) mod log_store;
+pub(crate) mod name_index;
 pub(crate) mod network;
 pub(crate) mod plan;
 pub(crate) mod request;

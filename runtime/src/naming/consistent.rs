@@ -25,6 +25,16 @@ fn key(name: &str) -> String {
 /// already counted the claim in (`shared.names.begin(pid)`), before the
 /// process could exit.
 pub(crate) async fn register(shared: &Arc<Shared>, name: &str, pid: &str) -> Result<Value, HostError> {
+    // A STRONG registration of the name in progress is not overtaken (as
+    // far as this node's replica shows it).
+    if let Some((holder, _)) = record(shared, &format!("strong/{name}"))
+        && holder != pid
+    {
+        shared.names.land(pid, name, None);
+        return Err(HostError::already_exists(format!(
+            "strong name reservation pending for a different process: {name}"
+        )));
+    }
     let outcome = write(shared, claim(shared, key(name), pid)).await;
     let version = match &outcome {
         Ok(r) if r.applied => Some(r.version),
@@ -60,10 +70,17 @@ pub(crate) async fn unregister(shared: &Arc<Shared>, caller: &str, name: &str) -
     write(shared, cmd).await.map(|r| Value::Bool(r.applied))
 }
 
-/// The PID and version of `name` in this node's replica.
+/// The PID and version of `name` in this node's replica (its in-memory
+/// index of the name records: one hash lookup, no read transaction).
 fn entry(shared: &Shared, name: &str) -> Option<(String, u64)> {
+    let local = shared.raft_local.read().unwrap_or_else(|e| e.into_inner());
+    local.as_ref()?.sm.names.get(name)
+}
+
+/// The PID held by record `key` in this node's replica, and its version.
+fn record(shared: &Shared, key: &str) -> Option<(String, u64)> {
     let local = shared.raft_local.read().unwrap_or_else(|e| e.into_inner()).clone()?;
-    let record = local.sm.entry(&key(name), wall_ms()).ok().flatten()?;
+    let record = local.sm.entry(key, wall_ms()).ok().flatten()?;
     Some((String::from_utf8(record.value.0).ok()?, record.version))
 }
 

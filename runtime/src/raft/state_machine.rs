@@ -13,6 +13,7 @@ use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, StoredMembership
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::kv::{Effect, Record, decide};
+use super::name_index::{self, IndexChange, NameIndex};
 use super::snapshot::{Bytes, SnapshotBody, StoredSnapshot};
 use super::store::{STATE_FILE, StoreError, blocking, db_err, decode, encode};
 use super::types::{Command, Response, TypeConfig};
@@ -50,6 +51,8 @@ type Snapshot = SnapshotOf<TypeConfig, Cursor<Vec<u8>>>;
 #[derive(Clone)]
 pub(crate) struct StateMachine {
     db: Arc<Database>,
+    /// The `name/` records in memory, for sends by name.
+    pub(crate) names: NameIndex,
 }
 
 impl StateMachine {
@@ -61,7 +64,25 @@ impl StateMachine {
         txn.open_table(OWNED).map_err(db_err(STATE_FILE, "create table owned"))?;
         txn.open_table(META).map_err(db_err(STATE_FILE, "create table meta"))?;
         txn.commit().map_err(db_err(STATE_FILE, "commit table creation"))?;
-        Ok(Self { db })
+        let sm = Self { db, names: NameIndex::default() };
+        sm.names.reset(sm.name_records()?);
+        Ok(sm)
+    }
+
+    /// Every `name/` record, for the in-memory index.
+    fn name_records(&self) -> Result<Vec<IndexChange>, StoreError> {
+        let txn = self.db.begin_read().map_err(db_err(STATE_FILE, "begin read"))?;
+        let kv = txn.open_table(KV).map_err(db_err(STATE_FILE, "open table kv"))?;
+        let mut out = Vec::new();
+        for row in kv.range(name_index::PREFIX..).map_err(db_err(STATE_FILE, "scan names"))? {
+            let (k, v) = row.map_err(db_err(STATE_FILE, "scan names"))?;
+            if !k.value().starts_with(name_index::PREFIX) {
+                break;
+            }
+            let record: Record = decode(STATE_FILE, "record", v.value())?;
+            out.push((k.value().to_owned(), Some((record.value.0, record.version))));
+        }
+        Ok(out)
     }
 
     /// The value of `key` on this replica, if it is live by this node's
@@ -160,6 +181,7 @@ impl StateMachine {
         };
         let mut membership = None;
         let mut responses = Vec::with_capacity(entries.len());
+        let mut named: Vec<IndexChange> = Vec::new();
         let mut txn = self.db.begin_write().map_err(db_err(STATE_FILE, "begin write"))?;
         // The log is the durable record; a crash that loses applied state
         // also loses `last_applied` with it (same transaction), and openraft
@@ -202,9 +224,15 @@ impl StateMachine {
                                 let raw = encode(STATE_FILE, "record", &record)?;
                                 kv.insert(key.as_str(), raw.as_slice()).map_err(db_err(STATE_FILE, "put"))?;
                                 index(&mut expiry, &mut owned, &key, &record)?;
+                                if key.starts_with(name_index::PREFIX) {
+                                    named.push((key.clone(), Some((record.value.0.clone(), record.version))));
+                                }
                             }
                             Effect::Remove => {
                                 kv.remove(key.as_str()).map_err(db_err(STATE_FILE, "delete"))?;
+                                if key.starts_with(name_index::PREFIX) {
+                                    named.push((key.clone(), None));
+                                }
                             }
                         }
                         response
@@ -218,6 +246,7 @@ impl StateMachine {
             put_meta(&txn, LAST_MEMBERSHIP, &m)?;
         }
         txn.commit().map_err(db_err(STATE_FILE, "commit apply"))?;
+        self.names.apply(named);
         Ok(responses)
     }
 
@@ -276,6 +305,7 @@ impl StateMachine {
         let (covers, bytes) = (meta.last_log_id, data.len());
         put_snapshot(&txn, &StoredSnapshot { meta, data: Bytes(data) })?;
         txn.commit().map_err(db_err(STATE_FILE, "commit snapshot install"))?;
+        self.names.reset(self.name_records()?);
         tracing::info!(covers = ?covers, bytes, keys = body.kv.len(), "raft: installed a snapshot from the leader");
         Ok(())
     }

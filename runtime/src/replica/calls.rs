@@ -17,8 +17,9 @@ fn strings(v: impl IntoIterator<Item = String>) -> Value {
 fn pg_error(e: PgError) -> HostError {
     match e {
         PgError::NoScope(_) => HostError { kind: "NOT_FOUND", message: e.to_string() },
-        PgError::NotMember(_) => HostError::not_found(e.to_string()),
-        PgError::TooManyGroups { .. } | PgError::TooManyMembers { .. } => HostError::invalid(e.to_string()),
+        PgError::NotMember(_) | PgError::TooManyGroups { .. } | PgError::TooManyMembers { .. } => {
+            HostError::invalid(e.to_string())
+        }
     }
 }
 

@@ -37,6 +37,8 @@ pub(crate) struct Replica {
     pub(crate) kv: CrdtStores,
     /// How often digests go to peers.
     interval: Mutex<Duration>,
+    /// EVENTUAL registrations of this node revoked by an earlier one elsewhere.
+    pub(crate) revoked: AtomicU64,
 }
 
 impl Replica {
@@ -48,6 +50,7 @@ impl Replica {
             next_sub: AtomicU64::new(1),
             kv: CrdtStores::new(node),
             interval: Mutex::new(Duration::from_secs(30)),
+            revoked: AtomicU64::new(0),
         }
     }
 
@@ -95,6 +98,7 @@ impl Shared {
             self.deliver_group_event(ev);
         }
         for (pid, name) in fx.revoked {
+            self.replica.revoked.fetch_add(1, Ordering::Relaxed);
             tracing::info!(%pid, %name, "eventual name revoked: an earlier registration elsewhere won");
             if let Ok(p) = Pid::parse(&pid) {
                 self.route(Envelope::Event {

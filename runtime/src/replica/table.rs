@@ -300,9 +300,20 @@ impl Table {
         false
     }
 
-    /// Every subscription (for metrics and tests).
-    pub(crate) fn watchers(&self) -> usize {
-        self.subs.len()
+    /// Figures for `/metrics`: groups with members anywhere (over all
+    /// scopes), memberships of this node's processes, distinct EVENTUAL
+    /// names, and group subscriptions.
+    pub(crate) fn figures(&self) -> [usize; 4] {
+        let mut groups: BTreeSet<(&String, &String)> = BTreeSet::new();
+        let mut names: BTreeSet<&String> = self.local.names.keys().collect();
+        for s in std::iter::once(&self.local).chain(self.remotes.values().map(|r| &r.state)) {
+            for (scope, gs) in &s.groups {
+                groups.extend(gs.keys().map(|g| (scope, g)));
+            }
+            names.extend(s.names.keys());
+        }
+        let local: usize = self.local.groups.values().flat_map(|g| g.values()).map(Vec::len).sum();
+        [groups.len(), local, names.len(), self.subs.len()]
     }
 
     // ---- changes ------------------------------------------------------------

@@ -73,7 +73,7 @@ fn an_exit_removes_every_join_name_and_subscription() {
     }
     a.watch(2, "p", "s", None).unwrap();
     let fx = a.exit("p");
-    assert_eq!(a.watchers(), 0, "p's own subscription ended");
+    assert_eq!(a.figures()[3], 0, "p's own subscription ended");
     assert_eq!(a.members("s", "g"), ["q"]);
     assert_eq!(a.resolve("svc"), None);
     let seen = ship(&a, &fx, &mut b);
@@ -211,4 +211,19 @@ fn unwatch_is_only_for_the_owner() {
     assert!(a.unwatch(5, "w"));
     assert!(!a.unwatch(5, "w"));
     assert_eq!(a.watch(6, "w", "missing", None).unwrap_err(), PgError::NoScope("missing".into()));
+}
+
+#[test]
+fn figures_count_groups_joins_names_and_watchers() {
+    let (mut a, mut b) = (table("a"), table("b"));
+    sync(&a, &mut b);
+    let fx = a.join("s", &groups(&["g", "g", "h"]), "p").unwrap();
+    ship(&a, &fx, &mut b);
+    let fx = a.bind("n1", "p", 1).unwrap();
+    ship(&a, &fx, &mut b);
+    b.join("s", &groups(&["g", "i"]), "q").unwrap();
+    b.bind("n2", "q", 2).unwrap();
+    b.watch(1, "q", "s", None).unwrap();
+    assert_eq!(b.figures(), [3, 2, 2, 1]);
+    assert_eq!(a.figures(), [2, 3, 1, 0]);
 }

@@ -2,7 +2,7 @@
 --
 -- Every member joins group "room" of scope app:chat and every 200 ms:
 -- node *1 broadcasts "hello"; each node writes its tick count to the
--- kv.crdt key "tick-<node>" (for the first 100 ticks); each tries to take
+-- kv.crdt key "tick-<node>" (for the first 150 ticks); each tries to take
 -- the EVENTUAL name "boss". It prints a line whenever what it sees changes:
 --   members <n>          members of room, cluster-wide
 --   hello from <node>    first broadcast from that node
@@ -16,7 +16,7 @@ local store = require("store")
 local time = require("time")
 local system = require("system")
 
-local WRITES = 100
+local WRITES = 150
 
 local function crdt_line(s)
     local page = s:list({ prefix = "tick-" })
