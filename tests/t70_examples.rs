@@ -109,3 +109,90 @@ fn supervisor_restarts_the_flaky_service_and_respawns_failed_workers() {
     // graceful stop: the pool saw CANCEL
     assert!(lines.iter().any(|l| l.starts_with("pool: stopping, ")), "{}", out.describe());
 }
+
+/// Starts three nodes of cluster example `name` on loopback, the way its
+/// README does (with test ports and fast Raft timeouts).
+fn example_cluster(name: &str, tag: &str) -> Vec<Running> {
+    let dir = temp_dir(tag);
+    let ports = [free_port(), free_port(), free_port()];
+    (0..3)
+        .map(|i| {
+            let extra = vec![
+                "cluster.raft.heartbeat_timeout=500ms".to_owned(),
+                "cluster.raft.reconcile_debounce=300ms".to_owned(),
+                format!("node.data_dir={}", dir.join(format!("n{}", i + 1)).display()),
+            ];
+            let join = (i > 0).then_some(ports[0]);
+            cluster_node(&example(name), &format!("n{}", i + 1), ports[i], join, SECRET, &extra)
+        })
+        .collect()
+}
+
+#[test]
+fn the_cluster_examples_have_readmes_with_their_commands_and_pass_check() {
+    for name in ["cluster", "leader-election", "chat", "kv"] {
+        let readme = std::fs::read_to_string(example(name).join("README.md")).expect("README.md");
+        let cmd = format!("cargo run --release -- run examples/{name} ");
+        assert!(readme.contains(&cmd), "examples/{name}/README.md should show `{cmd}...`");
+        run(&["check", p(&example(name))], T).expect_code(0);
+    }
+}
+
+#[test]
+fn leader_election_moves_the_work_to_another_node_when_the_leader_dies() {
+    const LONG: Duration = Duration::from_secs(60);
+    let mut nodes = example_cluster("leader-election", "ex-leader");
+    let leader_line = |n: &Running| n.lines().into_iter().find(|l| l.starts_with("leader "));
+    wait_for("a leader", LONG, || nodes.iter().any(|n| leader_line(n).is_some()));
+    let first = nodes.iter().position(|n| leader_line(n).is_some()).unwrap();
+    let token = |line: &str| -> u64 { line.rsplit("token ").next().unwrap().trim_end_matches(')').parse().unwrap() };
+    let first_token = token(&leader_line(&nodes[first]).unwrap());
+    nodes[first].wait_line(LONG, |l| l.starts_with("work 2 by "));
+    let others: Vec<usize> = (0..3).filter(|i| *i != first).collect();
+    assert!(others.iter().all(|i| leader_line(&nodes[*i]).is_none()), "only one leader at a time");
+    // Killed before the others hold Raft seats, the leader would take the
+    // only copy of the lock with it: wait until they vote.
+    for i in &others {
+        nodes[*i].wait_line(LONG, |l| l.ends_with(": raft voter, waiting for the lock"));
+    }
+    nodes[first].kill();
+    wait_for("a new leader", LONG, || others.iter().any(|i| leader_line(&nodes[*i]).is_some()));
+    let next = *others.iter().find(|i| leader_line(&nodes[**i]).is_some()).unwrap();
+    let next_token = token(&leader_line(&nodes[next]).unwrap());
+    assert!(next_token > first_token, "the fencing token grows: {first_token} then {next_token}");
+    nodes[next].wait_line(LONG, |l| l.starts_with("work 1 by "));
+    for mut n in nodes {
+        n.kill();
+    }
+}
+
+#[test]
+fn chat_members_greet_each_other_across_three_nodes() {
+    const LONG: Duration = Duration::from_secs(60);
+    let mut nodes = example_cluster("chat", "ex-chat");
+    for (i, n) in nodes.iter_mut().enumerate() {
+        let me = format!("n{}", i + 1);
+        for other in ["n1", "n2", "n3"].into_iter().filter(|o| *o != me) {
+            let want = format!("{me}: {other} says hello #");
+            n.wait_line(LONG, |l| l.starts_with(&want));
+        }
+    }
+    nodes[2].kill();
+    nodes[0].wait_line(LONG, |l| l.starts_with("n1: {n3@") && l.ends_with(" left"));
+    for mut n in nodes {
+        n.kill();
+    }
+}
+
+#[test]
+fn kv_counts_to_thirty_through_raft_and_shares_sessions_through_the_crdt_store() {
+    const LONG: Duration = Duration::from_secs(60);
+    let mut nodes = example_cluster("kv", "ex-kv");
+    for (i, n) in nodes.iter_mut().enumerate() {
+        let want = format!("n{}: counter=30 sessions=n1,n2,n3", i + 1);
+        n.wait_line(LONG, |l| l == want);
+    }
+    for mut n in nodes {
+        n.kill();
+    }
+}
