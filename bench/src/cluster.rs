@@ -9,6 +9,7 @@
 
 mod membership;
 mod messaging;
+mod names;
 mod proc;
 mod raft;
 
@@ -60,4 +61,9 @@ pub(crate) fn run_raft(mode: Mode) -> Result<Vec<Figure>> {
 /// Runs the idle-leader CPU benchmark (many nodes).
 pub(crate) fn run_raft_idle(mode: Mode) -> Result<Vec<Figure>> {
     raft::idle(mode)
+}
+
+/// Runs the names, kv.raft read and process-group benchmarks.
+pub(crate) fn run_names(mode: Mode) -> Result<Vec<Figure>> {
+    names::run(mode)
 }

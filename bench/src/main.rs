@@ -42,6 +42,7 @@ const BENCHES: &[Bench] = &[
     ("cluster", cluster::run),
     ("raft", cluster::run_raft),
     ("raft-idle", cluster::run_raft_idle),
+    ("names", cluster::run_names),
 ];
 
 fn main() -> ExitCode {

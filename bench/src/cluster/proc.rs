@@ -215,6 +215,7 @@ pub(crate) fn write_app(tag: &str, services: &str) -> Result<AppDir> {
         ("driver.lua", include_str!("../../apps/cluster/src/driver.lua")),
         ("view.lua", include_str!("../../apps/cluster/src/view.lua")),
         ("kv.lua", include_str!("../../apps/cluster/src/kv.lua")),
+        ("names.lua", include_str!("../../apps/cluster/src/names.lua")),
     ] {
         std::fs::write(src.join(file), text)?;
     }

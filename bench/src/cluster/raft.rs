@@ -38,14 +38,14 @@ pub(crate) fn run(mode: Mode) -> Result<Vec<Figure>> {
 
 /// Running nodes and the app directories they were started from (kept
 /// until the nodes are gone).
-struct Cluster {
-    nodes: Vec<Wippy>,
+pub(super) struct Cluster {
+    pub(super) nodes: Vec<Wippy>,
     _apps: Vec<AppDir>,
 }
 
 /// Starts `n` nodes `{prefix}1..n`: the first alone (it bootstraps), the
 /// others joining it; `services(i)` is what node `i` (1-based) runs.
-fn cluster(prefix: &str, n: usize, extra: &[String], services: impl Fn(usize) -> String) -> Result<Cluster> {
+pub(super) fn cluster(prefix: &str, n: usize, extra: &[String], services: impl Fn(usize) -> String) -> Result<Cluster> {
     let mut c = Cluster { nodes: Vec::with_capacity(n), _apps: Vec::with_capacity(n) };
     for i in 1..=n {
         let app = write_app(&format!("{prefix}{i}"), &services(i))?;
