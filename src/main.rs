@@ -110,6 +110,8 @@ fn run(target: Option<PathBuf>, config: Option<PathBuf>, sets: Vec<String>) -> R
         shutdown_timeout: cfg.scheduler.shutdown_timeout.as_std(),
         cluster: cluster_options(&cfg)?,
         raft: raft_options(&cfg),
+        store_dir: cfg.raft_data_dir(std::env::var_os("HOME").map(std::path::PathBuf::from).as_deref()),
+        client_lock_lease: client_lock_lease(&cfg),
         admin: cfg
             .admin
             .enabled
@@ -216,11 +218,21 @@ fn raft_options(cfg: &Config) -> Option<RaftOptions> {
         reconcile_timeout: r.reconcile_timeout.as_std(),
         snapshot_threshold: r.snapshot_threshold,
         trailing_logs: r.trailing_logs,
-        // Half the shortest time in which gossip can declare a silent node
-        // dead: a holder cut off from the majority gives its locks up well
-        // before the majority may hand them to someone else.
-        lock_lease: c.membership.probe_interval.as_std() * c.membership.suspicion_mult / 2,
+        lock_lease: lock_lease(cfg),
     })
+}
+
+/// Half the shortest time in which gossip can declare a silent node dead:
+/// a holder cut off from the majority gives its locks up well before the
+/// majority may hand them to someone else.
+fn lock_lease(cfg: &Config) -> std::time::Duration {
+    cfg.cluster.membership.probe_interval.as_std() * cfg.cluster.membership.suspicion_mult / 2
+}
+
+/// The lock lease a client node checks itself (members check theirs in the
+/// Raft loop): only on a clustered node that runs no Raft instance.
+fn client_lock_lease(cfg: &Config) -> Option<std::time::Duration> {
+    (cfg.cluster.enabled && raft_options(cfg).is_none()).then(|| lock_lease(cfg))
 }
 
 /// SIGINT and SIGTERM, registered before the node starts and forwarded to

@@ -70,10 +70,8 @@ fn every_module_function_is_annotated_and_every_annotation_exists() {
     let missing: Vec<&String> = runtime.iter().filter(|f| !annotated.contains(*f)).collect();
     assert!(missing.is_empty(), "functions without annotations: {missing:?}");
     let modules = ["process.", "channel.", "time.", "json.", "system.", "pg.", "store."];
-    let stale: Vec<&String> = annotated
-        .iter()
-        .filter(|a| modules.iter().any(|m| a.starts_with(m)) && !runtime.contains(*a))
-        .collect();
+    let stale: Vec<&String> =
+        annotated.iter().filter(|a| modules.iter().any(|m| a.starts_with(m)) && !runtime.contains(*a)).collect();
     assert!(stale.is_empty(), "annotated functions that do not exist: {stale:?}");
 }
 

@@ -425,3 +425,59 @@ fn a_cut_off_holder_learns_it_lost_the_lock_before_anyone_else_takes_it() {
         stop(n);
     });
 }
+
+/// Node `x<i>` of the `lock` fixture in namespace `i`, joining `x2`, with
+/// `more` settings.
+fn lock_node_joining_2(lab: &netns::Lab, i: usize, more: &[&str]) -> Running {
+    const PORT: u16 = 7946;
+    let join = (i != 2).then(|| format!("{}:{PORT}", lab.addr(2)));
+    let mut extra = fast();
+    extra.extend(more.iter().map(|s| s.to_string()));
+    let args = cluster_args(&app_fixture("lock"), &format!("x{i}"), &lab.addr(i), PORT, join, SECRET, &extra);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    Running::start_cmd(lab.command_in(i, &wippy_cmd(&refs)))
+}
+
+/// The same guarantee for a holder on a client node (outside the Raft
+/// configuration, so no leader's appends reach it): it confirms contact
+/// with reads, and once cut off it is told of the loss before a member
+/// takes the lock.
+#[test]
+fn a_cut_off_holder_on_a_client_node_learns_it_lost_the_lock_first() {
+    let test = "a_cut_off_holder_on_a_client_node_learns_it_lost_the_lock_first";
+    let Some(lab) = netns::Lab::or_skip(4, test) else { return };
+    let member = ["cluster.raft.bootstrap_expect=3"];
+    let mut nodes = vec![lock_node_joining_2(&lab, 2, &member)];
+    nodes.push(lock_node_joining_2(&lab, 3, &member));
+    nodes.push(lock_node_joining_2(&lab, 4, &member));
+    settle(&nodes, (1, 2, 0, 0), T);
+    // x1 (the fixture's holder) is a client.
+    nodes.insert(0, lock_node_joining_2(&lab, 1, &["cluster.raft.role=client"]));
+    let held = nodes[0].wait_line(T, |l| l.starts_with("lock held "));
+    let t1: u64 = held["lock held ".len()..].parse().unwrap();
+    // Holding steadily: no false loss while connected.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!nodes[0].lines().iter().any(|l| l.starts_with("lock lost")), "{:?}", nodes[0].lines());
+
+    lab.cut(1);
+    let cut = Instant::now();
+    let at = |n: &Running, prefix: &str| {
+        n.timed_lines().iter().find(|(t, l)| *t >= cut && l.starts_with(prefix)).map(|(t, l)| (*t, l.clone()))
+    };
+    let deadline = Instant::now() + T;
+    let taken = |nodes: &[Running]| nodes[1..].iter().find_map(|n| at(n, "lock taken "));
+    while taken(&nodes).is_none() {
+        assert!(Instant::now() < deadline, "the members never took the lock");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (lost_at, lost) = at(&nodes[0], "lock lost: ").expect("the cut-off client holder was told it lost the lock");
+    assert!(lost.contains("no contact with a Raft majority"), "{lost}");
+    let (taken_at, taken_line) = taken(&nodes).unwrap();
+    assert!(lost_at < taken_at, "the holder heard of the loss after the lock was handed on");
+    let t2: u64 = taken_line["lock taken ".len()..].parse().unwrap();
+    assert!(t2 > t1, "the new token {t2} is larger than {t1}");
+    lab.heal(1);
+    nodes.into_iter().for_each(|n| {
+        stop(n);
+    });
+}

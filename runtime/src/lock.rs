@@ -27,6 +27,36 @@ fn key(name: &str) -> String {
     format!("lock/{name}")
 }
 
+/// The lock lease of a client node (outside the Raft configuration, so no
+/// leader's appends reach it): while its processes hold locks, it confirms
+/// contact with a Raft majority every quarter lease with a linearizable
+/// read, which the leader answers only after a quorum acknowledged it. A
+/// holder whose node has had no confirmed contact for `lease` (counted
+/// from when the last successful read was sent) gets CANCEL, as on members.
+pub(crate) async fn client_lease(shared: Arc<Shared>, lease: Duration) {
+    use crate::raft::request::{Query, Request};
+    let every = lease / 4;
+    let mut confirmed: Option<Instant> = None;
+    loop {
+        tokio::time::sleep(every).await;
+        if shared.locks.is_empty() {
+            confirmed = None;
+            continue;
+        }
+        // Locks taken since the last round: their acquire was a write that
+        // a quorum acknowledged, within the last round.
+        let since = *confirmed.get_or_insert_with(|| Instant::now() - every);
+        let sent = Instant::now();
+        let read = crate::raft::client::request(&shared, Request::Read(Query::Get { key: "_sys/cluster".into() }));
+        if let Ok(Ok(_)) = tokio::time::timeout(lease / 2, read).await {
+            confirmed = Some(sent);
+        } else if since.elapsed() > lease {
+            revoke_all(&shared, &format!("no contact with a Raft majority for over {lease:?}"));
+            confirmed = None;
+        }
+    }
+}
+
 /// `system.lock.acquire(name [, {wait}])` by `pid`: the fencing token, or
 /// `ALREADY_EXISTS` naming the holder when the lock stays held past `wait`.
 /// The caller has already counted the claim in (`shared.locks.begin(pid)`),

@@ -47,6 +47,13 @@ pub struct NodeOptions {
     /// The Raft core; `None` where it does not run (no cluster, a client
     /// node, `cluster.raft.enabled: false`).
     pub raft: Option<RaftOptions>,
+    /// Where durable node state lives (`<dir>/_sys/...`); `None` runs
+    /// without (durable kv.crdt stores then live in memory only).
+    pub store_dir: Option<std::path::PathBuf>,
+    /// On a clustered node outside the Raft configuration (a client): how
+    /// long its lock holders keep their locks without confirmed contact
+    /// with a Raft majority. Members check their own lease in the Raft loop.
+    pub client_lock_lease: Option<Duration>,
 }
 
 impl Default for NodeOptions {
@@ -60,6 +67,8 @@ impl Default for NodeOptions {
             cluster: None,
             admin: None,
             raft: None,
+            store_dir: None,
+            client_lock_lease: None,
         }
     }
 }
@@ -111,7 +120,7 @@ impl Node {
             let mut hosts = shared.hosts.write().unwrap_or_else(|e| e.into_inner());
             hosts.extend(app.hosts);
             let mut stores = shared.stores.write().unwrap_or_else(|e| e.into_inner());
-            let kv_dir = opts.raft.as_ref().and_then(|r| r.data_dir.as_ref()).map(|d| d.join("_sys").join("kvcrdt"));
+            let kv_dir = opts.store_dir.as_ref().map(|d| d.join("_sys").join("kvcrdt"));
             for s in app.stores.iter().filter(|s| s.backend == crate::app::StoreBackend::KvCrdt) {
                 shared.replica.kv.declare(&s.namespace, s.durable, kv_dir.as_deref());
             }
@@ -139,6 +148,9 @@ impl Node {
                 shared.replica.shorten_interval(c.push_pull_interval);
                 if let Some(spawner) = shared.mesh.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
                     spawner.spawn(crate::replica::service::anti_entropy_loop(shared.clone()));
+                    if let Some(lease) = opts.client_lock_lease {
+                        spawner.spawn(crate::lock::client_lease(shared.clone(), lease));
+                    }
                 }
                 (Some(mesh), Some(Gossip::start(&gossip_opts, shared.clone())?))
             }

@@ -1,6 +1,7 @@
 -- On the node whose name ends in "1": takes lock L (retrying until Raft
 -- has a leader) and holds it, printing "lock held <token>". Elsewhere:
--- tries L every 100 ms, printing "lock busy" or, once it has it,
+-- once the holder's name "svc" has resolved (so the holder got there
+-- first), tries L every 100 ms, printing "lock busy" or, once it has it,
 -- "lock taken <token>". The holder also registers the CONSISTENT name
 -- "svc"; the others print "svc <pid>" or "svc -" as their replica
 -- resolves it. A holder told its lock is lost prints "lock lost: <reason>"
@@ -12,8 +13,10 @@ local function main()
     local events = process.events()
     local holder = system.node.id():sub(-1) == "1"
     local held
+    local ready = holder
     while true do
-        if not held then
+        ready = ready or process.registry.lookup("svc") ~= nil
+        if not held and ready then
             local ok, err, token = system.lock.acquire("L")
             if ok then
                 held = token
