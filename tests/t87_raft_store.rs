@@ -382,6 +382,34 @@ fn a_client_node_outside_the_configuration_reads_and_writes() {
     });
 }
 
+/// A client node keeps no replica but follows the members' names: a
+/// CONSISTENT name registered on a member resolves there, and its removal
+/// (the holder's node died) reaches it too.
+#[test]
+fn a_client_node_resolves_consistent_names_it_follows_from_the_members() {
+    let app = app_fixture("lock");
+    let ports = [free_port(), free_port(), free_port()];
+    let mut nodes = vec![cluster_node(&app, "x1", ports[0], None, SECRET, &fast())];
+    nodes[0].wait_line(T, |l| l.starts_with("lock held "));
+    for (i, port) in ports.iter().enumerate().skip(1) {
+        nodes.push(cluster_node(&app, &format!("x{}", i + 1), *port, Some(ports[0]), SECRET, &fast()));
+    }
+    settle(&nodes, (1, 2, 0, 0), T);
+    let mut client_args = fast();
+    client_args.push("cluster.raft.role=client".into());
+    let mut client = cluster_node(&app, "x9", free_port(), Some(ports[1]), SECRET, &client_args);
+    client.wait_line(T, |l| l.starts_with("svc {x1@"));
+    let killed = Instant::now();
+    nodes[0].kill();
+    client.wait_until("the name's removal reaches the client", T, |ls| {
+        ls.iter().any(|(t, l)| *t > killed && l == "svc -")
+    });
+    nodes.push(client);
+    nodes.into_iter().skip(1).for_each(|n| {
+        stop(n);
+    });
+}
+
 /// A `lock` node `x<i>` in namespace `i`.
 fn lock_node_in(lab: &netns::Lab, i: usize) -> Running {
     node_in(lab, i, "lock", "x")

@@ -5,6 +5,7 @@
 //! its own processes.
 
 pub(crate) mod consistent;
+pub(crate) mod followed;
 mod registry;
 pub(crate) mod strong;
 

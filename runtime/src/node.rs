@@ -112,6 +112,7 @@ impl Node {
         let n =
             if opts.workers == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { opts.workers };
         let shared = Arc::new(Shared::new(opts.node_id.clone(), n, opts.memory_limit));
+        shared.raft_client.store(opts.cluster.is_some() && opts.raft.is_none(), Ordering::Relaxed);
         {
             let mut defs = shared.defs.write().unwrap_or_else(|e| e.into_inner());
             for d in app.definitions {

@@ -125,6 +125,13 @@ pub(crate) struct Shared {
     pub locks: crate::claims::Claims,
     /// CONSISTENT names registered for this node's processes.
     pub names: crate::claims::Claims,
+    /// On a client node: the Raft-backed names as the members report them.
+    pub followed_names: crate::naming::followed::FollowedNames,
+    /// The client nodes that follow this member's name index.
+    pub name_followers: Mutex<std::collections::BTreeSet<String>>,
+    /// A clustered node without a Raft instance (it follows the members'
+    /// names instead of keeping a replica).
+    pub raft_client: AtomicBool,
     /// STRONG name registrations this node has acknowledged.
     pub strong: crate::naming::strong::Reservations,
     /// Declared replicated stores, by entry id.
@@ -204,6 +211,9 @@ impl Shared {
             stores: RwLock::default(),
             locks: Default::default(),
             strong: Default::default(),
+            followed_names: Default::default(),
+            name_followers: Default::default(),
+            raft_client: AtomicBool::new(false),
             names: Default::default(),
             registry: Registry::default(),
             watches: DashMap::new(),

@@ -74,7 +74,11 @@ pub(crate) async fn unregister(shared: &Arc<Shared>, caller: &str, name: &str) -
 /// index of the name records: one hash lookup, no read transaction).
 fn entry(shared: &Shared, name: &str) -> Option<(String, u64)> {
     let local = shared.raft_local.read().unwrap_or_else(|e| e.into_inner());
-    local.as_ref()?.sm.names.get(name)
+    match local.as_ref() {
+        Some(l) => l.sm.names.get(name),
+        // A client node: the copy it follows from the members.
+        None => shared.followed_names.get(name),
+    }
 }
 
 /// The PID held by record `key` in this node's replica, and its version.

@@ -112,6 +112,13 @@ impl RaftService {
             }
         };
         let (log, sm) = store::open(&dir)?;
+        // Client nodes following this member's names hear of every change.
+        let weak = Arc::downgrade(&shared);
+        sm.names.listen(Box::new(move |changes| {
+            if let Some(shared) = weak.upgrade() {
+                shared.forward_names(changes);
+            }
+        }));
         let config = openraft_config(opts).map_err(|e| RaftStartError::Raft(e.to_string()))?;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(RaftStartError::Thread)?;
         let me = shared.node_id.clone();

@@ -65,7 +65,8 @@ impl StateMachine {
         txn.open_table(META).map_err(db_err(STATE_FILE, "create table meta"))?;
         txn.commit().map_err(db_err(STATE_FILE, "commit table creation"))?;
         let sm = Self { db, names: NameIndex::default() };
-        sm.names.reset(sm.name_records()?);
+        let (applied, _) = sm.read_applied()?;
+        sm.names.reset(applied.map_or(0, |l| l.index), sm.name_records()?);
         Ok(sm)
     }
 
@@ -246,7 +247,7 @@ impl StateMachine {
             put_meta(&txn, LAST_MEMBERSHIP, &m)?;
         }
         txn.commit().map_err(db_err(STATE_FILE, "commit apply"))?;
-        self.names.apply(named);
+        self.names.apply(last.index, named);
         Ok(responses)
     }
 
@@ -305,7 +306,7 @@ impl StateMachine {
         let (covers, bytes) = (meta.last_log_id, data.len());
         put_snapshot(&txn, &StoredSnapshot { meta, data: Bytes(data) })?;
         txn.commit().map_err(db_err(STATE_FILE, "commit snapshot install"))?;
-        self.names.reset(self.name_records()?);
+        self.names.reset(covers.map_or(0, |l| l.index), self.name_records()?);
         tracing::info!(covers = ?covers, bytes, keys = body.kv.len(), "raft: installed a snapshot from the leader");
         Ok(())
     }

@@ -167,10 +167,27 @@ impl Shared {
     /// snapshot and the digests of its stores.
     pub(crate) fn pg_greeting(&self) -> Vec<Vec<u8>> {
         let (pos, state) = self.replica.table().snapshot();
-        vec![
+        let mut frames = vec![
             Wire::Snapshot { generation: pos.generation, seq: pos.seq, state }.encode(),
             Wire::Kv(self.replica.kv.digest()).encode(),
-        ]
+        ];
+        if self.raft_client.load(Ordering::Relaxed) {
+            frames.push(Wire::NamesWatch.encode());
+        }
+        frames
+    }
+
+    /// A member applied name changes: every following client node gets them.
+    pub(crate) fn forward_names(&self, changes: &[crate::raft::name_index::NameChange]) {
+        let followers = self.name_followers.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if followers.is_empty() {
+            return;
+        }
+        let applied = changes.iter().map(|c| c.index).max().unwrap_or(0);
+        let frame = Wire::Names { applied, full: false, changes: changes.to_vec() }.encode();
+        for f in followers {
+            self.send_pg(&f, frame.clone());
+        }
     }
 
     /// Handles one `pg` frame from `peer`.
@@ -199,6 +216,24 @@ impl Shared {
                 let (pos, state) = self.replica.table().snapshot();
                 self.send_pg(peer, Wire::Snapshot { generation: pos.generation, seq: pos.seq, state }.encode());
             }
+            Wire::NamesWatch => {
+                let local = self.raft_local.read().unwrap_or_else(|e| e.into_inner()).clone();
+                if let Some(local) = local {
+                    // Under the index's lock: no change slips between the
+                    // copy and the changes that follow it.
+                    local.sm.names.with_copy(|applied, all| {
+                        self.name_followers.lock().unwrap_or_else(|e| e.into_inner()).insert(peer.to_owned());
+                        self.send_pg(peer, Wire::Names { applied, full: true, changes: all }.encode());
+                    });
+                }
+            }
+            Wire::Names { applied, full, changes } => {
+                if full {
+                    self.followed_names.copy(applied, changes);
+                } else {
+                    self.followed_names.changes(changes);
+                }
+            }
             Wire::Kv(kv) => {
                 for answer in self.replica.kv.on_wire(kv) {
                     self.send_pg(peer, Wire::Kv(answer).encode());
@@ -223,6 +258,7 @@ impl Shared {
 
     /// Node `name` is gone: its members leave and its names go.
     pub(crate) fn replica_node_down(&self, name: &str) {
+        self.name_followers.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
         self.with_table(None, |t| ((), t.node_down(name)));
     }
 
@@ -232,6 +268,10 @@ impl Shared {
         let pos = self.replica.table().position();
         self.broadcast_pg(&Wire::Digest { generation: pos.generation, seq: pos.seq }.encode());
         self.broadcast_pg(&Wire::Kv(self.replica.kv.digest()).encode());
+        if self.raft_client.load(Ordering::Relaxed) {
+            // A fresh full copy from every member repairs what was missed.
+            self.broadcast_pg(&Wire::NamesWatch.encode());
+        }
         self.replica.kv.collect(crate::raft::state_machine::wall_ms());
         self.replica.kv.persist();
     }

@@ -46,6 +46,19 @@ pub(crate) enum Wire {
     },
     /// "Send me your snapshot."
     Pull,
+    /// From a client node to a member: send your name index, then every
+    /// change to it.
+    NamesWatch,
+    /// From a member to a client node: name changes as of log index
+    /// `applied`; `full` when it is the whole index.
+    Names {
+        /// The member's applied log index.
+        applied: u64,
+        /// The whole index (else only changes).
+        full: bool,
+        /// The names.
+        changes: Vec<crate::raft::name_index::NameChange>,
+    },
     /// `store.kv.crdt` traffic.
     Kv(KvWire),
 }
