@@ -220,11 +220,7 @@ fn a_node_restarted_with_a_wiped_disk_catches_up_from_a_snapshot() {
 /// Starts node `<prefix><i>` of fixture `app` inside namespace `i` of
 /// `lab`; every node but the first joins node 1.
 fn node_in(lab: &netns::Lab, i: usize, app: &str, prefix: &str) -> Running {
-    const PORT: u16 = 7946;
-    let join = (i != 1).then(|| format!("{}:{PORT}", lab.addr(1)));
-    let args = cluster_args(&app_fixture(app), &format!("{prefix}{i}"), &lab.addr(i), PORT, join, SECRET, &fast());
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    Running::start_cmd(lab.command_in(i, &wippy_cmd(&refs)))
+    lab.wippy(i, &app_fixture(app), &format!("{prefix}{i}"), 1, &fast())
 }
 
 /// A `kv` node `p<i>` in namespace `i`.
@@ -457,13 +453,9 @@ fn a_cut_off_holder_learns_it_lost_the_lock_before_anyone_else_takes_it() {
 /// Node `x<i>` of the `lock` fixture in namespace `i`, joining `x2`, with
 /// `more` settings.
 fn lock_node_joining_2(lab: &netns::Lab, i: usize, more: &[&str]) -> Running {
-    const PORT: u16 = 7946;
-    let join = (i != 2).then(|| format!("{}:{PORT}", lab.addr(2)));
     let mut extra = fast();
     extra.extend(more.iter().map(|s| s.to_string()));
-    let args = cluster_args(&app_fixture("lock"), &format!("x{i}"), &lab.addr(i), PORT, join, SECRET, &extra);
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    Running::start_cmd(lab.command_in(i, &wippy_cmd(&refs)))
+    lab.wippy(i, &app_fixture("lock"), &format!("x{i}"), 2, &extra)
 }
 
 /// The same guarantee for a holder on a client node (outside the Raft

@@ -119,11 +119,7 @@ fn three_nodes_share_a_group_an_eventual_name_a_strong_name_and_a_crdt_store() {
 }
 
 fn member_in(lab: &netns::Lab, i: usize) -> Running {
-    const PORT: u16 = 7946;
-    let join = (i != 1).then(|| format!("{}:{PORT}", lab.addr(1)));
-    let args = cluster_args(&app_fixture("groups"), &format!("x{i}"), &lab.addr(i), PORT, join, SECRET, &fast());
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    Running::start_cmd(lab.command_in(i, &wippy_cmd(&refs)))
+    lab.wippy(i, &app_fixture("groups"), &format!("x{i}"), 1, &fast())
 }
 
 #[test]

@@ -654,18 +654,23 @@ end
 function process.inbox() return inbox_of(current()) end
 function process.events() return events_of(current()) end
 
-function process.listen(topic, opts)
-  if type(topic) ~= "string" or topic == "" then error("topic cannot be empty", 2) end
-  if sfind(topic, "@", 1, true) == 1 then error("cannot listen to @ topics", 2) end
+-- A channel of the calling process that receives what arrives on `topic`.
+local function subscribe(topic, message)
   local rec = current()
   local subs = rec.subs
   if subs == nil then
     subs = {}
     rec.subs = subs
   end
-  local sub = { ch = new_channel(INF), message = type(opts) == "table" and opts.message == true }
+  local sub = { ch = new_channel(INF), message = message }
   subs[topic] = sub
   return sub.ch
+end
+
+function process.listen(topic, opts)
+  if type(topic) ~= "string" or topic == "" then error("topic cannot be empty", 2) end
+  if sfind(topic, "@", 1, true) == 1 then error("cannot listen to @ topics", 2) end
+  return subscribe(topic, type(opts) == "table" and opts.message == true)
 end
 
 function process.unlisten(ch)
@@ -917,17 +922,7 @@ function K.slot() return current().slot end
 
 -- A channel for the engine's messages on an internal (`@`) topic, such as
 -- a process group's events; closed again with process.unlisten.
-function K.subscribe(topic)
-  local rec = current()
-  local subs = rec.subs
-  if subs == nil then
-    subs = {}
-    rec.subs = subs
-  end
-  local sub = { ch = new_channel(INF), message = false }
-  subs[topic] = sub
-  return sub.ch
-end
+function K.subscribe(topic) return subscribe(topic, false) end
 
 K.await = await_host
 

@@ -12,6 +12,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::ffi::OsStr;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// Prefix of every namespace a lab creates; followed by the test process' pid.
@@ -150,6 +151,20 @@ impl Lab {
         }
         wrapped.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         wrapped
+    }
+}
+
+impl Lab {
+    /// Starts `wippy run app` as cluster node `name` inside namespace `i`,
+    /// gossip on port 7946 of its address, joining node `seed` (unless it
+    /// is node `seed`), with `extra` settings.
+    pub fn wippy(&self, i: usize, app: &Path, name: &str, seed: usize, extra: &[String]) -> crate::common::Running {
+        use crate::common::{Running, SECRET, cluster_args, wippy_cmd};
+        const PORT: u16 = 7946;
+        let join = (i != seed).then(|| format!("{}:{PORT}", self.addr(seed)));
+        let args = cluster_args(app, name, &self.addr(i), PORT, join, SECRET, extra);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        Running::start_cmd(self.command_in(i, &wippy_cmd(&refs)))
     }
 }
 

@@ -14,8 +14,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use super::messaging::fields;
-use super::proc::{service, wait_for};
-use super::raft::cluster;
+use super::proc::service;
+use super::raft::{cluster, wait_done};
 use crate::harness::{Figure, Mode, median, quantile, trials};
 
 const TIMEOUT: Duration = Duration::from_secs(180);
@@ -29,14 +29,7 @@ pub(crate) fn run(mode: Mode) -> Result<Vec<Figure>> {
         _ => String::new(),
     })?;
     let nodes = &mut c.nodes;
-    wait_for("the names benchmark", TIMEOUT, || {
-        for n in nodes.iter_mut() {
-            n.check_alive()?;
-        }
-        Ok(nodes[0].lines().iter().any(|(_, l)| l == "done"))
-    })
-    .with_context(|| format!("names.lua printed: {:?}", nodes[0].lines().iter().map(|(_, l)| l).collect::<Vec<_>>()))?;
-    let lines: Vec<String> = nodes[0].lines().into_iter().map(|(_, l)| l).collect();
+    let lines = wait_done(nodes, "the names benchmark", TIMEOUT)?;
     let seen: Vec<String> = nodes[1].lines().into_iter().map(|(_, l)| l).collect();
     drop(c);
 

@@ -60,19 +60,27 @@ pub(super) fn cluster(prefix: &str, n: usize, extra: &[String], services: impl F
     Ok(c)
 }
 
-fn writes(mode: Mode) -> Result<Vec<Figure>> {
-    let (warmup, n, batch, writers, trials_n) = mode.pick((500, 5_000, 40_000, 64, 3), (20, 200, 1_000, 16, 1));
-    let input = format!("[3, \"write\", {warmup}, {n}, {batch}, {writers}, {trials_n}]");
-    let mut c = cluster("rw", 3, &[], |i| if i == 1 { service("main", "kvbench", &input) } else { String::new() })?;
-    let nodes = &mut c.nodes;
-    wait_for("the write benchmark", TIMEOUT, || {
+/// Waits until the first node's script printed "done" while every node
+/// stays up; returns what that script printed.
+pub(super) fn wait_done(nodes: &mut [Wippy], what: &str, timeout: Duration) -> Result<Vec<String>> {
+    wait_for(what, timeout, || {
         for n in nodes.iter_mut() {
             n.check_alive()?;
         }
         Ok(nodes[0].lines().iter().any(|(_, l)| l == "done"))
     })
-    .with_context(|| format!("kv.lua printed: {:?}", nodes[0].lines().iter().map(|(_, l)| l).collect::<Vec<_>>()))?;
-    let lines: Vec<String> = nodes[0].lines().into_iter().map(|(_, l)| l).collect();
+    .with_context(|| {
+        format!("the script printed: {:?}", nodes[0].lines().iter().map(|(_, l)| l).collect::<Vec<_>>())
+    })?;
+    Ok(nodes[0].lines().into_iter().map(|(_, l)| l).collect())
+}
+
+fn writes(mode: Mode) -> Result<Vec<Figure>> {
+    let (warmup, n, batch, writers, trials_n) = mode.pick((500, 5_000, 40_000, 64, 3), (20, 200, 1_000, 16, 1));
+    let input = format!("[3, \"write\", {warmup}, {n}, {batch}, {writers}, {trials_n}]");
+    let mut c = cluster("rw", 3, &[], |i| if i == 1 { service("main", "kvbench", &input) } else { String::new() })?;
+    let nodes = &mut c.nodes;
+    let lines = wait_done(nodes, "the write benchmark", TIMEOUT)?;
     let leader = metric(&nodes[0].metrics()?, "raft_state");
     if leader != 2.0 {
         bail!("the writer's node was not the leader (raft_state {leader})");
