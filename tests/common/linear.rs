@@ -1002,10 +1002,16 @@ pub enum LockIn {
     Acquire(Holder, u64),
     /// `release` by this client.
     Release(String),
-    /// Not a call: the cluster may take the lock from `Who` (its node died,
-    /// stopped or was cut off, or its lease ran out), if the holding was
-    /// acquired by an invocation before the given time.
+    /// Not a call: the cluster may remove `Who`'s holding (its node died,
+    /// stopped or was cut off; or its node gave back a lost lock), if it
+    /// was acquired by an invocation before the given time.
     Revoke(Who, u64),
+    /// Not a call: this client was told its lock is lost (its node lost
+    /// contact with a Raft majority), for a holding acquired by an
+    /// invocation before the given time. It no longer holds the lock, but
+    /// the record stays, refusing everyone, until a `Revoke` removes it
+    /// (docs/lua/system.md: "the node gives the record back once it can").
+    Lose(String, u64),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1016,6 +1022,7 @@ pub enum LockOut {
     Held(Option<String>),
     /// `release`'s answer.
     Released(bool),
+    /// A `Revoke` or `Lose` happened.
     Revoked,
 }
 
@@ -1025,11 +1032,20 @@ pub struct LockOp {
     pub f: LockIn,
 }
 
-/// The holder (with when its acquire was invoked, and its token), and
-/// `floor`: the next token is above it.
+/// A holding: who, when its acquire was invoked, its token, and whether
+/// the holder was told it lost it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Holding {
+    pub holder: Holder,
+    pub at: u64,
+    pub token: Option<u64>,
+    pub lost: bool,
+}
+
+/// The lock's record, and `floor`: the next token is above it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub struct LockState {
-    pub holder: Option<(Holder, u64, Option<u64>)>,
+    pub holding: Option<Holding>,
     pub floor: u64,
 }
 
@@ -1045,9 +1061,10 @@ impl Model for Lock {
     }
 
     fn step(&self, s: &LockState, op: &LockOp, out: &LockOut) -> Option<LockState> {
+        let free = || LockState { holding: None, floor: s.floor };
         match (&op.f, out) {
             (LockIn::Acquire(h, at), LockOut::Acquired(token)) => {
-                if s.holder.is_some() {
+                if s.holding.is_some() {
                     return None;
                 }
                 let mut floor = s.floor;
@@ -1057,21 +1074,30 @@ impl Model for Lock {
                     }
                     floor = *t;
                 }
-                Some(LockState { holder: Some((h.clone(), *at, *token)), floor })
+                Some(LockState {
+                    holding: Some(Holding { holder: h.clone(), at: *at, token: *token, lost: false }),
+                    floor,
+                })
             }
             (LockIn::Acquire(..), LockOut::Held(by)) => {
-                let (h, _, _) = s.holder.as_ref()?;
-                by.as_ref().is_none_or(|p| *p == h.pid).then(|| s.clone())
+                let held = s.holding.as_ref()?;
+                by.as_ref().is_none_or(|p| *p == held.holder.pid).then(|| s.clone())
             }
-            (LockIn::Release(c), LockOut::Released(true)) => match &s.holder {
-                Some((h, _, _)) if h.client == *c => Some(LockState { holder: None, floor: s.floor }),
+            (LockIn::Release(c), LockOut::Released(true)) => match &s.holding {
+                Some(h) if h.holder.client == *c && !h.lost => Some(free()),
                 _ => None,
             },
             (LockIn::Release(c), LockOut::Released(false)) => {
-                s.holder.as_ref().is_none_or(|(h, _, _)| h.client != *c).then(|| s.clone())
+                s.holding.as_ref().is_none_or(|h| h.holder.client != *c || h.lost).then(|| s.clone())
             }
-            (LockIn::Revoke(who, before), LockOut::Revoked) => match &s.holder {
-                Some((h, at, _)) if who.covers(h) && *at < *before => Some(LockState { holder: None, floor: s.floor }),
+            (LockIn::Revoke(who, before), LockOut::Revoked) => match &s.holding {
+                Some(h) if who.covers(&h.holder) && h.at < *before => Some(free()),
+                _ => Some(s.clone()),
+            },
+            (LockIn::Lose(c, before), LockOut::Revoked) => match &s.holding {
+                Some(h) if h.holder.client == *c && h.at < *before => {
+                    Some(LockState { holding: Some(Holding { lost: true, ..h.clone() }), floor: s.floor })
+                }
                 _ => Some(s.clone()),
             },
             _ => None,
@@ -1082,7 +1108,7 @@ impl Model for Lock {
         match op.f {
             LockIn::Acquire(..) => vec![LockOut::Acquired(None), LockOut::Held(None)],
             LockIn::Release(_) => vec![LockOut::Released(true), LockOut::Released(false)],
-            LockIn::Revoke(..) => vec![LockOut::Revoked],
+            LockIn::Revoke(..) | LockIn::Lose(..) => vec![LockOut::Revoked],
         }
     }
 
@@ -1096,6 +1122,7 @@ impl Model for Lock {
             LockIn::Release(_) => format!("release({})", op.lock),
             LockIn::Revoke(Who::Client(c), _) => format!("[may lose {} held by {c}]", op.lock),
             LockIn::Revoke(Who::Group(g), _) => format!("[may lose {} held in {g}]", op.lock),
+            LockIn::Lose(c, _) => format!("[{c} told it lost {}]", op.lock),
         };
         let res = match out {
             None => "?".to_owned(),
@@ -1442,6 +1469,27 @@ mod tests {
         let mut early = vec![Op::unknown("fault", 0, lk(LockIn::Revoke(Who::Client("n1.a.c1".into()), 0)))];
         early.extend(base);
         assert!(check(&Lock, &early).is_err());
+    }
+
+    #[test]
+    fn a_lost_lock_refuses_everyone_until_given_back() {
+        let (a, b) = (holder("n1.a.c1"), holder("n2.a.c1"));
+        let lost = |t| Op::unknown("[lost]", t, lk(LockIn::Lose(a.client.clone(), 100)));
+        let given_back = |t| Op::unknown("[lost]", t, lk(LockIn::Revoke(Who::Client(a.client.clone()), 100)));
+        let h = vec![
+            Op::done("a", 0, 10, lk(LockIn::Acquire(a.clone(), 0)), LockOut::Acquired(Some(5))),
+            lost(50),
+            given_back(50),
+            // Told at 100; no longer the holder, but the record still names it.
+            Op::done("a", 110, 120, lk(LockIn::Release(a.client.clone())), LockOut::Released(false)),
+            Op::done("a", 130, 140, lk(LockIn::Acquire(a.clone(), 130)), LockOut::Held(Some(a.pid.clone()))),
+            Op::done("b", 150, 160, lk(LockIn::Acquire(b.clone(), 150)), LockOut::Acquired(Some(9))),
+        ];
+        check(&Lock, &h).unwrap();
+        // Without the notice, a release that says "not yours" while the
+        // record is still its own is a violation.
+        let unsaid: Vec<_> = h.iter().filter(|o| o.client != "[lost]").cloned().collect();
+        assert!(check(&Lock, &unsaid).is_err());
     }
 
     #[test]
