@@ -301,9 +301,11 @@ fn check(name: &str, rec: &Record) {
     }
     // Every check runs, so one failure does not hide another.
     let mut failures: Vec<String> = fenced.err().into_iter().collect();
+    let checked = Instant::now();
     failures.extend(report(name, &dir, "kv", linear::check(&linear::Kv, &kv)));
     failures.extend(report(name, &dir, "lock", linear::check(&linear::Lock, &locks)));
     failures.extend(report(name, &dir, "name", linear::check(&linear::Name, &names)));
+    eprintln!("{name}: checked in {:?}", checked.elapsed());
 
     // Eventually consistent features: none in the fixture yet.
     let quiet = rec.faults.iter().map(|f| f.end).max().unwrap_or(0);

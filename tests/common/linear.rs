@@ -7,27 +7,37 @@
 //! set of operations already placed plus the model state, and a node seen
 //! once is never explored again (porcupine and knossos work the same way).
 //!
-//! Three refinements for histories from a faulty cluster:
+//! Refinements for histories from a faulty cluster:
 //! - **Unknown outcomes.** An operation whose node died, whose call timed out
 //!   or that reported "outcome unknown" has no completion (+infinity) and no
 //!   known output: it may take effect at any point after its invocation, with
 //!   any output the model allows ([`Model::unknown_outputs`]), or not at all.
-//!   The search tries such operations only after the completed ones, so a
-//!   history that does not need their effect is checked in about linear time.
+//!   Such an operation is never placed where it would change nothing (it is
+//!   worth more kept for later), one that a read observed must have taken
+//!   effect before that read completed ([`Model::observed_by`]), and the
+//!   ones nobody could have observed are first left out altogether
+//!   ([`Model::leave_out_first`]), which settles most keys at once.
+//! - **Subsumption.** Besides Lowe's exact cache, a node whose placed
+//!   must-happen operations and state match a failed node that had used
+//!   fewer unknown outcomes fails too: it has fewer options left. Without
+//!   this, subsets of unknown outcomes multiply the search.
 //! - **Reads that fit are placed at once.** An operation that never changes
 //!   the state ([`Model::read_only`]) and fits the current state is placed
 //!   without trying alternatives: placing it later can only add constraints.
-//!   This is what lets a read that may be stale (invoked at time 0) coexist
-//!   with hundreds of others.
+//!   This is what lets reads that may be stale (invoked at the start of the
+//!   history) come by the hundred.
 //! - **P-compositionality.** A history is linearizable iff each key's
 //!   sub-history is ([`Model::partition`]), so keys are checked one by one
 //!   and a failure names its key.
 //!
-//! A failure reports the shortest failing prefix of its key's history (cut at
-//! an invocation; operations still running at the cut become unknown, which
-//! keeps the cut sound: a linearizable history has only linearizable
-//! prefixes) and where the search got stuck, so the dump shows the few
-//! operations that cannot be explained together rather than the whole run.
+//! A failure reports the shortest prefix of its key's history that the
+//! search cannot show linearizable (the history as it stood at some instant;
+//! operations still running then become unknown, which keeps the cut sound:
+//! a linearizable history has only linearizable prefixes) and where the
+//! search got stuck, so the dump ends at the operation that cannot be
+//! explained. Showing a history linearizable is usually quick; refuting one
+//! with many unknown outcomes may exceed the search budget, and the report
+//! then says it could not decide, still pointing at the culprit.
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::{BTreeMap, HashMap};
@@ -605,17 +615,27 @@ fn explain<M: Model>(model: &M, key: &str, ops: &[Op<M::Input, M::Output>], budg
     let mut cuts: Vec<u64> = ops.iter().flat_map(|o| [Some(o.invoke), o.complete]).flatten().collect();
     cuts.sort_unstable();
     cuts.dedup();
-    let (mut lo, mut hi) = (0usize, cuts.len().saturating_sub(1));
-    while lo < hi {
-        let mid = (lo + hi) / 2;
-        if decide(model, &prefix(ops, cuts[mid]), budget / 4).0.verdict == Verdict::Linearizable {
-            lo = mid + 1;
-        } else {
-            hi = mid;
+    let last = cuts.len().saturating_sub(1);
+    let mut lo = 0usize;
+    let (hi, outcome, failing) = loop {
+        // Probes get a quarter of the budget; a cut whose probe ran out but
+        // which the full budget shows linearizable moves the search on.
+        let mut hi = last;
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if decide(model, &prefix(ops, cuts[mid]), budget / 4).0.verdict == Verdict::Linearizable {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
         }
-    }
+        let (outcome, failing) = decide(model, &prefix(ops, cuts.get(hi).copied().unwrap_or(0)), budget);
+        if outcome.verdict != Verdict::Linearizable || hi >= last {
+            break (hi, outcome, failing);
+        }
+        lo = hi + 1;
+    };
     let cut = cuts.get(hi).copied().unwrap_or(0);
-    let (outcome, failing) = decide(model, &prefix(ops, cut), budget);
     let gave_up = outcome.verdict != Verdict::NotLinearizable;
     let mut d = String::new();
     let shown_key = if key.is_empty() { "the history" } else { key };
