@@ -89,10 +89,23 @@ pub(crate) async fn acquire(shared: &Arc<Shared>, pid: &str, name: &str, wait: D
 }
 
 /// `system.lock.release(name)` by `pid`: `true` if it held the lock.
+///
+/// A delete that failed (nothing applied, or an unknown outcome) leaves
+/// the process holding the lock, so that a later `release` tries again:
+/// the delete is conditional on this holding's version, so a retry never
+/// removes a later holder's record. Dropping the claim instead left the
+/// record in place with a holder whose every `release` said `false`.
 pub(crate) async fn release(shared: &Arc<Shared>, pid: &str, name: &str) -> Result<Value, HostError> {
     let Some(token) = shared.locks.take(pid, name) else { return Ok(Value::Bool(false)) };
     let cmd = Command::Delete { key: key(name), cond: Cond::Version(token), now_ms: wall_ms() };
-    write(shared, cmd).await.map(|r| Value::Bool(r.applied))
+    let result = write(shared, cmd).await;
+    if result.is_err() {
+        shared.locks.begin(pid);
+        if !shared.locks.land(pid, name, Some(token)) {
+            give_back(shared, &key(name), token).await;
+        }
+    }
+    result.map(|r| Value::Bool(r.applied))
 }
 
 /// This node lost contact with the Raft majority for longer than the lock
