@@ -7,13 +7,15 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use wippy_lua_stdlib::HostError;
+use wippy_lua_stdlib::{HostError, Value};
 
 use crate::raft::client::{self, ClientError};
-use crate::raft::request::{Reply, Request};
+use crate::raft::kv::Record;
+use crate::raft::request::{Query, Reply, Request};
 use crate::raft::state_machine::wall_ms;
 use crate::raft::types::{Command, Cond, Response};
 use crate::raft::upkeep::owner_id;
+use crate::scheduler::envelope::{Envelope, EventKind};
 use crate::shared::Shared;
 
 /// This node's current incarnation as a record owner.
@@ -34,17 +36,111 @@ pub(crate) async fn write(shared: &Arc<Shared>, cmd: Command) -> Result<Response
     }
 }
 
+/// Writes claim `cmd` (for `pid`, owned by `owner`), tracked in `claims`.
+/// When the leader took it but its outcome is unknown, the caller is told
+/// so, and a watcher reads the record for a while: if the write landed
+/// after all while `pid` does not count it as held, the record is given
+/// back and the loss logged (`<kind> <name> lost: ...`), so no record is
+/// left that the node does not know it holds. (Adopting it instead would
+/// need to tell this write from an older one of the same process.)
+pub(crate) async fn write_claim(
+    shared: &Arc<Shared>,
+    cmd: Command,
+    (kind, name): (&'static str, &str),
+    pid: &str,
+    owner: &str,
+) -> Result<Response, HostError> {
+    let key = cmd.key().map(str::to_owned).unwrap_or_default();
+    match client::request(shared, Request::Write(cmd)).await {
+        Ok(Reply::Written(r)) => Ok(r),
+        Ok(_) => Err(HostError { kind: "INTERNAL", message: "raft answered a different request".into() }),
+        Err(e @ ClientError::NoLeader(_)) => Err(HostError::unavailable(e.to_string())),
+        Err(e @ ClientError::Unknown(_)) => {
+            let watch = {
+                let (shared, key, pid, owner, name) =
+                    (shared.clone(), key, pid.to_owned(), owner.to_owned(), name.to_owned());
+                async move {
+                    let claims = if kind == "lock" { &shared.locks } else { &shared.names };
+                    for _ in 0..20 {
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                        if claims.holds(&pid, &name) {
+                            return;
+                        }
+                        if let Some(Some(r)) = read_record(&shared, &key).await
+                            && r.value.0 == pid.as_bytes()
+                            && r.owner.as_deref() == Some(owner.as_str())
+                            && !claims.holds(&pid, &name)
+                        {
+                            tracing::warn!(%pid, %name, "{kind} {name} lost: its claim's outcome was unknown; given back");
+                            give_back(&shared, &key, r.version).await;
+                            return;
+                        }
+                    }
+                }
+            };
+            if let Some(spawner) = shared.mesh.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                spawner.spawn(watch);
+            }
+            Err(HostError::unavailable(e.to_string()))
+        }
+    }
+}
+
+/// The record at `key` by a linearizable read: `None` when the read
+/// failed, `Some(None)` when there is no record.
+async fn read_record(shared: &Arc<Shared>, key: &str) -> Option<Option<Record>> {
+    match client::request(shared, Request::Read(Query::Get { key: key.to_owned() })).await {
+        Ok(Reply::Entry(r)) => Some(r),
+        _ => None,
+    }
+}
+
 /// The write that claims `key` for `pid`: only if free, owned by this
-/// node's incarnation (so the leader removes it when the node goes).
-pub(crate) fn claim(shared: &Shared, key: String, pid: &str) -> Command {
-    Command::Put {
+/// node's incarnation (so the leader removes it when the node goes), and
+/// that owner (see [`confirm`]).
+pub(crate) fn claim(shared: &Shared, key: String, pid: &str) -> (Command, String) {
+    claim_if(shared, key, pid, Cond::Absent)
+}
+
+/// [`claim`] under another condition: `Cond::Version(v)` takes over the
+/// record at version `v` (a record of the same process left by an earlier
+/// incarnation of this node, which the leader would otherwise remove).
+pub(crate) fn claim_if(shared: &Shared, key: String, pid: &str, cond: Cond) -> (Command, String) {
+    let owner = me(shared);
+    let cmd = Command::Put {
         key,
         value: pid.as_bytes().to_vec(),
-        cond: Cond::Absent,
+        cond,
         ttl_ms: None,
         now_ms: wall_ms(),
-        owner: Some(me(shared)),
+        owner: Some(owner.clone()),
+    };
+    (cmd, owner)
+}
+
+/// Called once claim `name` of `pid`, written as owned by `owner`, has
+/// landed at `version`. If this node's incarnation changed meanwhile (it
+/// was declared down and rejoined), the leader removes the record with the
+/// old incarnation, and the revocation of the node's claims may have run
+/// before this one landed: the claim is given back now and the caller told,
+/// rather than leaving a holder whose record is about to vanish.
+pub(crate) async fn confirm(
+    shared: &Arc<Shared>,
+    claims: &Claims,
+    key: fn(&str) -> String,
+    (pid, name): (&str, &str),
+    owner: &str,
+    version: u64,
+) -> Result<(), HostError> {
+    if me(shared) == owner {
+        return Ok(());
     }
+    if claims.take(pid, name).is_some() {
+        give_back(shared, &key(name), version).await;
+    }
+    Err(HostError::unavailable(format!(
+        "{name}: this node rejoined the cluster while the claim was being written; try again"
+    )))
 }
 
 /// Removes the record `key` if it is still the write at `version`.
@@ -74,6 +170,81 @@ pub(crate) fn give_back_on_exit(shared: &Arc<Shared>, claims: &Claims, pid: &str
     });
 }
 
+/// Every claim in `claims` is lost (`reason(name)` says why): each holder
+/// gets a CANCEL event with that reason and no longer holds it, and the
+/// records are given back once a leader can be reached (or the leader
+/// removes them with this node's incarnation).
+pub(crate) fn revoke_all(
+    shared: &Arc<Shared>,
+    claims: &Claims,
+    key: fn(&str) -> String,
+    reason: impl Fn(&str) -> String,
+) {
+    let lost = claims.drain();
+    if lost.is_empty() {
+        return;
+    }
+    let mesh = shared.mesh.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(spawner) = mesh.as_ref() else { return };
+    for (pid, name, _) in &lost {
+        let reason = reason(name);
+        tracing::warn!(%pid, %name, "{reason}");
+        if let Ok(p) = crate::pid::Pid::parse(pid) {
+            shared.route(Envelope::Event {
+                to: p.counter,
+                kind: EventKind::Cancel,
+                from: String::new(),
+                result: Ok(Value::Nil),
+                reason,
+            });
+        }
+    }
+    let shared = shared.clone();
+    spawner.spawn(async move {
+        for (_, name, version) in lost {
+            // Retried for a while: the majority may be out of reach now.
+            for _ in 0..60 {
+                let cmd = Command::Delete { key: key(&name), cond: Cond::Version(version), now_ms: wall_ms() };
+                if write(&shared, cmd).await.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
+    });
+}
+
+/// This node's claims can no longer be trusted (`why`): its lock holders
+/// and name holders are told and no longer hold them.
+pub(crate) fn revoke_node_claims(shared: &Arc<Shared>, why: &str) {
+    crate::lock::revoke_all(shared, why);
+    crate::naming::consistent::revoke_all(shared, why);
+}
+
+/// Gives up the claim `name` of `pid` through Raft, only if it is still the
+/// write this node recorded (its version): `true` when it was removed,
+/// `false` when `pid` holds no such claim. A failed write leaves the claim
+/// with its holder, so a later call can try again (the versioned delete
+/// never removes a later holder's record).
+pub(crate) async fn give_up(
+    shared: &Arc<Shared>,
+    claims: &Claims,
+    key: fn(&str) -> String,
+    pid: &str,
+    name: &str,
+) -> Result<Value, HostError> {
+    let Some(version) = claims.take(pid, name) else { return Ok(Value::Bool(false)) };
+    let cmd = Command::Delete { key: key(name), cond: Cond::Version(version), now_ms: wall_ms() };
+    let result = write(shared, cmd).await;
+    if result.is_err() {
+        claims.begin(pid);
+        if !claims.land(pid, name, Some(version)) {
+            give_back(shared, &key(name), version).await;
+        }
+    }
+    result.map(|r| Value::Bool(r.applied))
+}
+
 /// What this node's processes hold (locks, or names), by process.
 #[derive(Default)]
 pub(crate) struct Claims {
@@ -94,6 +265,12 @@ struct Holder {
 impl Claims {
     pub(crate) fn begin(&self, pid: &str) {
         self.by_pid.lock().unwrap_or_else(|e| e.into_inner()).entry(pid.to_owned()).or_default().pending += 1;
+    }
+
+    /// Whether `pid` holds claim `name` here.
+    pub(crate) fn holds(&self, pid: &str, name: &str) -> bool {
+        let map = self.by_pid.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(pid).is_some_and(|h| h.locks.contains_key(name))
     }
 
     /// Records the outcome of a claim; `false` when its process exited

@@ -15,9 +15,7 @@ use std::time::{Duration, Instant};
 
 use wippy_lua_stdlib::{HostError, Value};
 
-use crate::claims::{claim, give_back, give_back_on_exit, write};
-use crate::raft::state_machine::wall_ms;
-use crate::raft::types::{Command, Cond};
+use crate::claims::{claim, confirm, give_back, give_back_on_exit, give_up, revoke_all as revoke, write_claim};
 use crate::shared::Shared;
 
 /// Pause between tries of an acquire that waits for a held lock.
@@ -62,9 +60,18 @@ pub(crate) async fn client_lease(shared: Arc<Shared>, lease: Duration) {
 /// The caller has already counted the claim in (`shared.locks.begin(pid)`),
 /// before the process could exit.
 pub(crate) async fn acquire(shared: &Arc<Shared>, pid: &str, name: &str, wait: Duration) -> Result<Value, HostError> {
+    // Already held: no write, so an unknown outcome can never be mistaken
+    // for a fresh acquire (see `claims::write_claim`).
+    if shared.locks.holds(pid, name) {
+        shared.locks.land(pid, name, None);
+        return Err(HostError::already_exists(format!("lock held: {name} (by this process)")));
+    }
     let deadline = Instant::now() + wait;
+    let mut owner: String;
     let outcome = loop {
-        match write(shared, claim(shared, key(name), pid)).await {
+        let (cmd, mine) = claim(shared, key(name), pid);
+        owner = mine;
+        match write_claim(shared, cmd, ("lock", name), pid, &owner).await {
             Ok(r) if r.applied => break Ok(r.version),
             Ok(r) if r.previous.as_deref() == Some(pid.as_bytes()) => {
                 break Err(HostError::already_exists(format!("lock held: {name} (by this process)")));
@@ -85,70 +92,25 @@ pub(crate) async fn acquire(shared: &Arc<Shared>, pid: &str, name: &str, wait: D
         give_back(shared, &key(name), t).await;
         return Err(HostError::not_found(format!("process {pid} exited")));
     }
+    if let Some(t) = token {
+        confirm(shared, &shared.locks, key, (pid, name), &owner, t).await?;
+    }
     outcome.map(|t| Value::Int(i64::try_from(t).unwrap_or(i64::MAX)))
 }
 
-/// `system.lock.release(name)` by `pid`: `true` if it held the lock.
-///
-/// A delete that failed (nothing applied, or an unknown outcome) leaves
-/// the process holding the lock, so that a later `release` tries again:
-/// the delete is conditional on this holding's version, so a retry never
-/// removes a later holder's record. Dropping the claim instead left the
-/// record in place with a holder whose every `release` said `false`.
+/// `system.lock.release(name)` by `pid`: `true` if it held the lock. A
+/// release whose delete failed leaves the lock with its holder, so a later
+/// `release` tries again (see [`give_up`]).
 pub(crate) async fn release(shared: &Arc<Shared>, pid: &str, name: &str) -> Result<Value, HostError> {
-    let Some(token) = shared.locks.take(pid, name) else { return Ok(Value::Bool(false)) };
-    let cmd = Command::Delete { key: key(name), cond: Cond::Version(token), now_ms: wall_ms() };
-    let result = write(shared, cmd).await;
-    if result.is_err() {
-        shared.locks.begin(pid);
-        if !shared.locks.land(pid, name, Some(token)) {
-            give_back(shared, &key(name), token).await;
-        }
-    }
-    result.map(|r| Value::Bool(r.applied))
+    give_up(shared, &shared.locks, key, pid, name).await
 }
 
 /// This node lost contact with the Raft majority for longer than the lock
-/// lease (`why` says how long): the majority may declare it gone and give
-/// its locks to others, so every holder here is told now, with a CANCEL
-/// event whose reason starts `lock <name> lost`, and no longer holds the
-/// lock. The records are given back once a leader can be reached (or the
-/// leader removes them with this node).
+/// lease, or rejoined the cluster under a new incarnation (`why` says
+/// which): the majority may give its locks to others, so every holder here
+/// is told now, with a CANCEL event whose reason starts `lock <name> lost`.
 pub(crate) fn revoke_all(shared: &Arc<Shared>, why: &str) {
-    let lost = shared.locks.drain();
-    if lost.is_empty() {
-        return;
-    }
-    let mesh = shared.mesh.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(spawner) = mesh.as_ref() else { return };
-    for (pid, name, _) in &lost {
-        let reason = format!("lock {name} lost: {why}");
-        tracing::warn!(%pid, lock = %name, "{reason}");
-        if let Ok(p) = crate::pid::Pid::parse(pid) {
-            let to = p.counter;
-            let event = crate::scheduler::envelope::Envelope::Event {
-                to,
-                kind: crate::scheduler::envelope::EventKind::Cancel,
-                from: String::new(),
-                result: Ok(Value::Nil),
-                reason,
-            };
-            shared.route(event);
-        }
-    }
-    let shared = shared.clone();
-    spawner.spawn(async move {
-        for (_, name, version) in lost {
-            // Retried for a while: the majority is out of reach right now.
-            for _ in 0..60 {
-                let cmd = Command::Delete { key: key(&name), cond: Cond::Version(version), now_ms: wall_ms() };
-                if write(&shared, cmd).await.is_ok() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-    });
+    revoke(shared, &shared.locks, key, |name| format!("lock {name} lost: {why}"));
 }
 
 /// Process `pid` exited: release what it held (on the mesh thread).

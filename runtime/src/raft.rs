@@ -30,6 +30,7 @@ pub(crate) mod liveness;
 pub(crate) mod log_store;
 pub(crate) mod name_index;
 pub(crate) mod network;
+mod orphans;
 pub(crate) mod plan;
 pub(crate) mod request;
 pub(crate) mod roles;

@@ -114,11 +114,14 @@ impl Call {
     }
 }
 
-/// A client told it lost a lock.
+/// A client told it lost a lock, or a CONSISTENT name.
 #[derive(Clone, Debug)]
 pub struct Lost {
     pub client: String,
+    /// The lock or name.
     pub lock: String,
+    /// A name (`kind: "name"` in the notice) rather than a lock.
+    pub name: bool,
     /// The loss happened after this (ns).
     pub since: u64,
     /// When the client printed the notice (ns).
@@ -185,14 +188,80 @@ pub fn parse(rec: &Record) -> Parsed {
                     // may precede the client's look at its events.
                     let at = n("at").saturating_mul(1_000_000);
                     let since = if at > 0 { n("since").min(at) } else { n("since") };
-                    p.lost.push(Lost { client: s("client"), lock: s("name"), since, t: n("t") });
+                    let name = s("kind") == "name";
+                    p.lost.push(Lost { client: s("client"), lock: s("name"), name, since, t: n("t") });
                 }
                 "exit" => p.exits.push(line.clone()),
                 _ => p.other.push((i, j)),
             }
         }
+        let groups = p.groups.get(&i).cloned().unwrap_or_default();
+        revocations_logged(inc, &p.pids, &groups, &mut p.lost);
     }
     p
+}
+
+/// The node logs every claim it revokes (`claims: lock L1 lost: ...
+/// pid=... name=L1`) when it sends the CANCEL. A client busy in a call
+/// prints its notice only later, perhaps never, so the log is the
+/// authoritative time of the loss.
+fn revocations_logged(inc: &Incarnation, pids: &BTreeMap<String, String>, groups: &[String], lost: &mut Vec<Lost>) {
+    // Pids repeat across a node's restarts: only this incarnation's clients.
+    let by_pid: BTreeMap<&str, &str> = pids
+        .iter()
+        .filter(|(c, _)| c.rsplit_once('.').is_some_and(|(g, _)| groups.iter().any(|x| x == g)))
+        .map(|(c, p)| (p.as_str(), c.as_str()))
+        .collect();
+    for line in inc.stderr.lines() {
+        let Some((stamp, rest)) = line.split_once("Z ") else { continue };
+        let Some(msg) = rest.split_once("wippy_runtime::claims: ").map(|(_, m)| m) else { continue };
+        let (name, kind) = match msg.split_once(' ') {
+            Some(("lock", r)) => (r, false),
+            Some(("name", r)) => (r, true),
+            _ => continue,
+        };
+        let Some((claim, _)) = name.split_once(" lost: ") else { continue };
+        let Some(pid) = msg.split(" pid=").nth(1).and_then(|r| r.split_whitespace().next()) else { continue };
+        let (Some(client), Some(t)) = (by_pid.get(pid), stamp_ns(stamp)) else { continue };
+        lost.push(Lost { client: (*client).to_owned(), lock: claim.to_owned(), name: kind, since: t, t });
+    }
+}
+
+/// `2026-11-27T06:45:29.336969` (UTC) as nanoseconds since the epoch.
+fn stamp_ns(stamp: &str) -> Option<u64> {
+    let (date, time) = stamp.split_once('T')?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>());
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.split(':').map(|x| x.parse::<i64>());
+    let (hh, mm, ss) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
+    let mut nanos = frac.chars().take(9).collect::<String>();
+    while nanos.len() < 9 {
+        nanos.push('0');
+    }
+    u64::try_from(secs).ok()?.checked_mul(1_000_000_000)?.checked_add(nanos.parse().ok()?)
+}
+
+/// The error of a lock or name claim that landed just as its node rejoined
+/// the cluster under a new incarnation: the record was written, and is
+/// then given back (or removed by the leader) at some later time.
+const REJOINED: &str = "this node rejoined the cluster while the claim was being written";
+
+/// Claims that failed with [`REJOINED`]: `(client, lock or name, invoked,
+/// completed)`, each followed by a removal of unknown timing.
+fn rejoined_claims<'a>(p: &'a Parsed, kind: &'a str) -> impl Iterator<Item = (&'a Call, u64)> + 'a {
+    p.calls.iter().filter(move |c| c.kind == kind).filter_map(|c| {
+        let (j, done) = (c.res()?, c.done.as_ref()?.0);
+        err_of(j).1.contains(REJOINED).then_some((c, done))
+    })
 }
 
 /// What a failed call means.
@@ -289,7 +358,7 @@ fn failed<O>(call: &Call, res: &J, stats_unexpected: &mut Vec<String>) -> Result
     match failure(kind, msg) {
         Failure::NoEffect => Ok(None),
         Failure::Unknown => {
-            if !msg.starts_with("raft request outcome unknown") {
+            if !msg.starts_with("raft request outcome unknown") && !msg.contains(REJOINED) {
                 stats_unexpected.push(format!("{} {} {}: {kind} {msg}", call.client, call.kind, call.f));
             }
             Err(())
@@ -412,9 +481,17 @@ pub fn lock_ops(p: &Parsed, faults: &[Fault]) -> (Vec<Op<LockOp, LockOut>>, Stat
             ops.push(Op::unknown(&who, start, LockOp { lock: lock.clone(), f: LockIn::Revoke(w, until) }));
         }
     }
+    for (c, done) in rejoined_claims(p, "lock") {
+        let f = LockIn::Revoke(Who::Client(c.client.clone()), done);
+        ops.push(Op::unknown(
+            &format!("[rejoined {}]", c.client),
+            c.invoke,
+            LockOp { lock: c.arg("name").to_owned(), f },
+        ));
+    }
     // A loss notice: the holder lost the lock after `since`, and its node
     // gives the record back later.
-    for l in &p.lost {
+    for l in p.lost.iter().filter(|l| !l.name) {
         let who = format!("[lost {}]", l.client);
         let lock = || l.lock.clone();
         ops.push(Op::unknown(&who, l.since, LockOp { lock: lock(), f: LockIn::Lose(l.client.clone(), l.t) }));
@@ -474,6 +551,23 @@ pub fn name_ops(p: &Parsed, faults: &[Fault], stale_lookups: bool) -> (Vec<Op<Na
             ops.push(Op::unknown(&who, start, NameOp { name: name.clone(), f: NameIn::Revoke(w, until) }));
         }
     }
+    for (c, done) in rejoined_claims(p, "name") {
+        let f = NameIn::Revoke(Who::Client(c.client.clone()), done);
+        ops.push(Op::unknown(
+            &format!("[rejoined {}]", c.client),
+            c.invoke,
+            NameOp { name: c.arg("name").to_owned(), f },
+        ));
+    }
+    // A loss notice (the holder's node rejoined under a new incarnation):
+    // the leader removes the name some time after `since`.
+    for l in p.lost.iter().filter(|l| l.name) {
+        let who = format!("[lost {}]", l.client);
+        let name = || l.lock.clone();
+        ops.push(Op::unknown(&who, l.since, NameOp { name: name(), f: NameIn::Lose(l.client.clone(), l.t) }));
+        let f = NameIn::Revoke(Who::Client(l.client.clone()), l.t);
+        ops.push(Op::unknown(&who, l.since, NameOp { name: name(), f }));
+    }
     (ops, stats)
 }
 
@@ -521,6 +615,13 @@ pub fn convergence(p: &Parsed, quiet_since: u64) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn log_stamps_become_wall_clock_nanoseconds() {
+        assert_eq!(super::stamp_ns("1970-01-01T00:00:01.5"), Some(1_500_000_000));
+        assert_eq!(super::stamp_ns("2026-11-27T06:45:29.336969"), Some(1_795_761_929_336_969_000));
+        assert_eq!(super::stamp_ns("garbage"), None);
+    }
+
     use super::*;
 
     fn inc(node: &str, lines: &[&str]) -> Incarnation {

@@ -1169,6 +1169,10 @@ pub enum NameIn {
     Lookup,
     /// As for locks: the name may be removed with its node's incarnation.
     Revoke(Who, u64),
+    /// This client was told it lost the name (its node rejoined the
+    /// cluster): from then on it no longer holds it, while the record stays
+    /// until the leader removes it (a [`NameIn::Revoke`]).
+    Lose(String, u64),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1191,8 +1195,9 @@ pub struct NameOp {
 pub struct Name;
 
 impl Model for Name {
-    /// The holder and when its registration was invoked.
-    type State = Option<(Holder, u64)>;
+    /// The holder, when its registration was invoked, and whether its node
+    /// told it the name is lost (the record lingers until removed).
+    type State = Option<(Holder, u64, bool)>;
     type Input = NameOp;
     type Output = NameOut;
 
@@ -1202,28 +1207,34 @@ impl Model for Name {
 
     fn step(&self, s: &Self::State, op: &NameOp, out: &NameOut) -> Option<Self::State> {
         match (&op.f, out) {
-            // Registering again for the same PID succeeds and changes nothing.
+            // Registering again for the same PID succeeds and changes
+            // nothing; a lost registration of the same PID is taken over.
             (NameIn::Register(h, at), NameOut::Registered) => match s {
-                None => Some(Some((h.clone(), *at))),
-                Some((cur, _)) if cur.pid == h.pid => Some(s.clone()),
+                None => Some(Some((h.clone(), *at, false))),
+                Some((cur, _, false)) if cur.pid == h.pid => Some(s.clone()),
+                Some((cur, _, true)) if cur.pid == h.pid => Some(Some((h.clone(), *at, false))),
                 Some(_) => None,
             },
             (NameIn::Register(h, _), NameOut::Exists(by)) => {
-                let (cur, _) = s.as_ref()?;
+                let (cur, _, _) = s.as_ref()?;
                 (cur.pid != h.pid && by.as_ref().is_none_or(|p| *p == cur.pid)).then(|| s.clone())
             }
             (NameIn::Unregister(h), NameOut::Unregistered(true)) => match s {
-                Some((cur, _)) if cur.pid == h.pid => Some(None),
+                Some((cur, _, false)) if cur.pid == h.pid => Some(None),
                 _ => None,
             },
             (NameIn::Unregister(h), NameOut::Unregistered(false)) => {
-                s.as_ref().is_none_or(|(cur, _)| cur.pid != h.pid).then(|| s.clone())
+                s.as_ref().is_none_or(|(cur, _, lost)| cur.pid != h.pid || *lost).then(|| s.clone())
             }
             (NameIn::Lookup, NameOut::Found(pid)) => {
-                (s.as_ref().map(|(h, _)| &h.pid) == pid.as_ref()).then(|| s.clone())
+                (s.as_ref().map(|(h, _, _)| &h.pid) == pid.as_ref()).then(|| s.clone())
             }
             (NameIn::Revoke(who, before), NameOut::Revoked) => match s {
-                Some((h, at)) if who.covers(h) && *at < *before => Some(None),
+                Some((h, at, _)) if who.covers(h) && *at < *before => Some(None),
+                _ => Some(s.clone()),
+            },
+            (NameIn::Lose(c, before), NameOut::Revoked) => match s {
+                Some((h, at, _)) if h.client == *c && *at < *before => Some(Some((h.clone(), *at, true))),
                 _ => Some(s.clone()),
             },
             _ => None,
@@ -1235,7 +1246,7 @@ impl Model for Name {
             NameIn::Register(..) => vec![NameOut::Registered, NameOut::Exists(None)],
             NameIn::Unregister(_) => vec![NameOut::Unregistered(true), NameOut::Unregistered(false)],
             NameIn::Lookup => vec![],
-            NameIn::Revoke(..) => vec![NameOut::Revoked],
+            NameIn::Revoke(..) | NameIn::Lose(..) => vec![NameOut::Revoked],
         }
     }
 
@@ -1254,6 +1265,7 @@ impl Model for Name {
             NameIn::Lookup => format!("lookup({})", op.name),
             NameIn::Revoke(Who::Client(c), _) => format!("[may lose {} held by {c}]", op.name),
             NameIn::Revoke(Who::Group(g), _) => format!("[may lose {} held in {g}]", op.name),
+            NameIn::Lose(c, _) => format!("[{c} told it lost {}]", op.name),
         };
         let res = match out {
             None => "?".to_owned(),

@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use wippy_lua_stdlib::{HostError, Value};
 
-use crate::claims::{claim, give_back, give_back_on_exit, write};
+use crate::claims::{claim_if, confirm, give_back, give_back_on_exit, give_up, revoke_all as revoke, write_claim};
 use crate::raft::state_machine::wall_ms;
-use crate::raft::types::{Command, Cond};
+use crate::raft::types::Cond;
 use crate::shared::Shared;
 
 fn key(name: &str) -> String {
@@ -35,39 +35,66 @@ pub(crate) async fn register(shared: &Arc<Shared>, name: &str, pid: &str) -> Res
             "strong name reservation pending for a different process: {name}"
         )));
     }
-    let outcome = write(shared, claim(shared, key(name), pid)).await;
-    let version = match &outcome {
-        Ok(r) if r.applied => Some(r.version),
-        _ => None,
-    };
-    if !shared.names.land(pid, name, version)
-        && let Some(v) = version
-    {
-        give_back(shared, &key(name), v).await;
-        return Err(HostError::not_found(format!("process {pid} exited")));
+    // Already held: registering again succeeds without a write.
+    if shared.names.holds(pid, name) {
+        shared.names.land(pid, name, None);
+        return Ok(Value::Bool(true));
     }
-    match outcome {
-        Ok(r) if r.applied => Ok(Value::Bool(true)),
-        // Registering a name again for the same process succeeds.
-        Ok(r) if r.previous.as_deref() == Some(pid.as_bytes()) => Ok(Value::Bool(true)),
-        Ok(r) => {
-            let holder = r.previous.map(|p| String::from_utf8_lossy(&p).into_owned()).unwrap_or_default();
-            Err(HostError::already_exists(format!("name {name} is already registered to {holder}")))
+    let mut cond = Cond::Absent;
+    loop {
+        let (cmd, owner) = claim_if(shared, key(name), pid, cond);
+        let outcome = write_claim(shared, cmd, ("name", name), pid, &owner).await;
+        let version = match &outcome {
+            Ok(r) if r.applied => Some(r.version),
+            _ => None,
+        };
+        if !shared.names.land(pid, name, version)
+            && let Some(v) = version
+        {
+            give_back(shared, &key(name), v).await;
+            return Err(HostError::not_found(format!("process {pid} exited")));
         }
-        Err(e) => Err(e),
+        if let Some(v) = version {
+            confirm(shared, &shared.names, key, (pid, name), &owner, v).await?;
+        }
+        return match outcome {
+            Ok(r) if r.applied => Ok(Value::Bool(true)),
+            // Registering a name again for the same process succeeds.
+            Ok(r) if r.previous.as_deref() == Some(pid.as_bytes()) && shared.names.holds(pid, name) => {
+                Ok(Value::Bool(true))
+            }
+            // The process's own record, but this node no longer counts it
+            // as held (it was revoked when the node rejoined): owned by the
+            // old incarnation, it is about to be removed. Take it over once.
+            Ok(r) if r.previous.as_deref() == Some(pid.as_bytes()) && cond == Cond::Absent => {
+                cond = Cond::Version(r.version);
+                shared.names.begin(pid);
+                continue;
+            }
+            Ok(r) => {
+                let holder = r.previous.map(|p| String::from_utf8_lossy(&p).into_owned()).unwrap_or_default();
+                Err(HostError::already_exists(format!("name {name} is already registered to {holder}")))
+            }
+            Err(e) => Err(e),
+        };
     }
 }
 
-/// Removes `name` if it is registered to `caller`; `false` when it is
-/// free or belongs to another process.
+/// Removes `name` if it is registered to `caller`: decided by the claim
+/// this node recorded when the registration landed, and removed through a
+/// versioned Raft delete, never from the replica (which may not have
+/// applied the registration yet). `false` when `caller` holds no such name.
 pub(crate) async fn unregister(shared: &Arc<Shared>, caller: &str, name: &str) -> Result<Value, HostError> {
-    let Some((pid, version)) = entry(shared, name) else { return Ok(Value::Bool(false)) };
-    if pid != caller {
-        return Ok(Value::Bool(false));
-    }
-    let _ = shared.names.take(&pid, name);
-    let cmd = Command::Delete { key: key(name), cond: Cond::Version(version), now_ms: wall_ms() };
-    write(shared, cmd).await.map(|r| Value::Bool(r.applied))
+    give_up(shared, &shared.names, key, caller, name).await
+}
+
+/// This node's processes lost their names (`why`: the node rejoined the
+/// cluster under a new incarnation, so the leader removes what the old one
+/// owned): each holder gets a CANCEL event whose reason is
+/// `name <name> lost: <why>`. A node merely out of contact keeps its
+/// names; the leader removes them only once gossip declares it gone.
+pub(crate) fn revoke_all(shared: &Arc<Shared>, why: &str) {
+    revoke(shared, &shared.names, key, |name| format!("name {name} lost: {why}"));
 }
 
 /// The PID and version of `name` in this node's replica (its in-memory

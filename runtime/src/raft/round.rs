@@ -40,6 +40,8 @@ pub(super) struct Loop {
     pub(super) last_sweep: Option<Instant>,
     /// When the leader last looked for records of departed nodes.
     pub(super) last_orphan_sweep: Option<Instant>,
+    /// How long each ended owner has waited (see `orphans.rs`).
+    pub(super) orphan_grace: super::orphans::Grace,
     pub(super) churn: Churn,
 }
 
@@ -99,7 +101,10 @@ impl Loop {
             self.name_cluster().await;
         }
         self.expire().await;
-        self.sweep_orphans().await;
+        // A lone voter is its own quorum.
+        let quorum = voters.len() < 2
+            || m.last_quorum_acked.as_ref().is_some_and(|t| openraft::Instant::elapsed(&**t) < self.opts.lock_lease);
+        self.sweep_orphans(quorum).await;
         let ids: BTreeSet<u64> = candidates.iter().map(|c| c.id).collect();
         if ids != self.view {
             self.view = ids;

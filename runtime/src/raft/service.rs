@@ -149,6 +149,7 @@ impl RaftService {
             last_leader: None,
             last_sweep: None,
             last_orphan_sweep: None,
+            orphan_grace: Default::default(),
             churn: Churn::default(),
         };
         let stop = cancel.clone();

@@ -1,6 +1,5 @@
 //! The replicated KV state, applied from the log, in `state.redb`.
 
-use std::collections::BTreeSet;
 use std::io;
 use std::io::Cursor;
 use std::pin::Pin;
@@ -141,17 +140,21 @@ impl StateMachine {
         Ok((out, false))
     }
 
-    /// Records owned by nodes not in `up`, as (key, version), at most
-    /// `limit` of them.
-    pub(crate) fn orphans(&self, up: &BTreeSet<String>, limit: usize) -> Result<Vec<(String, u64)>, StoreError> {
+    /// Records whose owner `orphaned` picks, as (owner, key, version), at
+    /// most `limit` of them.
+    pub(crate) fn orphans(
+        &self,
+        orphaned: impl Fn(&str) -> bool,
+        limit: usize,
+    ) -> Result<Vec<(String, String, u64)>, StoreError> {
         let txn = self.db.begin_read().map_err(db_err(STATE_FILE, "begin read"))?;
         let table = txn.open_table(OWNED).map_err(db_err(STATE_FILE, "open table owned"))?;
         let mut out = Vec::new();
         for row in table.iter().map_err(db_err(STATE_FILE, "scan owned"))? {
             let (k, v) = row.map_err(db_err(STATE_FILE, "scan owned"))?;
             let (owner, key) = k.value();
-            if !up.contains(owner) {
-                out.push((key.to_string(), v.value()));
+            if orphaned(owner) {
+                out.push((owner.to_string(), key.to_string(), v.value()));
                 if out.len() == limit {
                     break;
                 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use openraft::ServerState;
 use sha2::Digest;
 
+use super::orphans::{Seen, Verdict, verdict};
 use super::round::Loop;
 use super::state_machine::wall_ms;
 use super::types::{Command, Cond};
@@ -65,27 +66,41 @@ impl Loop {
         }
     }
 
-    /// Removes records whose owner (a node incarnation, see
-    /// [`owner_id`]) is no longer up in gossip: locks of a node that died or
-    /// left, or of a previous life of a restarted node. At most once per
-    /// [`EXPIRY_SWEEP`], and a bounded batch each time.
-    pub(super) async fn sweep_orphans(&mut self) {
+    /// Removes records whose owner (a node incarnation, see [`owner_id`])
+    /// gossip shows has ended (`orphans.rs`): locks and names of a node that
+    /// died or left, or of a previous life of a restarted or rejoined node.
+    /// At most once per [`EXPIRY_SWEEP`], and a bounded batch each time.
+    /// `quorum` says whether this leader is in contact with a quorum now
+    /// (see [`Grace`]).
+    pub(super) async fn sweep_orphans(&mut self, quorum: bool) {
+        let now = Instant::now();
+        self.orphan_grace.contact(quorum, now);
         if self.last_orphan_sweep.is_some_and(|t| t.elapsed() < EXPIRY_SWEEP) {
             return;
         }
-        self.last_orphan_sweep = Some(Instant::now());
-        let up: BTreeSet<String> = {
+        self.last_orphan_sweep = Some(now);
+        let view: Vec<(String, u64, bool)> = {
             let view = self.shared.cluster.read().unwrap_or_else(|e| e.into_inner());
-            view.iter().flatten().filter(|m| m.state.is_up()).map(|m| owner_id(&m.name, m.generation)).collect()
+            view.iter().flatten().map(|m| (m.name.clone(), m.generation, m.state.is_up())).collect()
         };
-        let orphans = match self.sm.orphans(&up, 256) {
+        let seen: Vec<Seen<'_>> = view.iter().map(|(n, g, up)| (n.as_str(), *g, *up)).collect();
+        let orphans = match self.sm.orphans(|owner| verdict(owner, &seen) != Verdict::Live, 256) {
             Ok(o) => o,
             Err(e) => {
                 tracing::warn!(error = %e, "raft: cannot list records of departed nodes");
                 return;
             }
         };
-        for (key, version) in orphans {
+        let owners: Vec<&str> = orphans.iter().map(|(o, ..)| o.as_str()).collect();
+        self.orphan_grace.keep_only(&owners);
+        // Ended incarnations wait twice the detection time, with a quorum.
+        let grace = self.opts.lock_lease * 4;
+        let ready: Vec<(String, u64)> = orphans
+            .iter()
+            .filter(|(owner, ..)| self.orphan_grace.ready(owner, verdict(owner, &seen), now, grace))
+            .map(|(_, key, version)| (key.clone(), *version))
+            .collect();
+        for (key, version) in ready {
             let cmd = Command::Delete { key: key.clone(), cond: Cond::Version(version), now_ms: wall_ms() };
             match tokio::time::timeout(EXPIRY_SWEEP, self.raft.client_write(cmd)).await {
                 Ok(Ok(_)) => tracing::info!(%key, "raft: removed a record of a node that left"),

@@ -282,6 +282,16 @@ impl Service {
                     self.introducing_until = now + INTRODUCE_FOR;
                     tracing::warn!(generation = id.r#gen, "gossip: this node was declared down; rejoined");
                     self.health.declared_down(now);
+                    // The leader removes what the old incarnation owned
+                    // (locks, names): its holders must not go on as if
+                    // they still held them. The view shows the new
+                    // incarnation first, so a claim landing from now on is
+                    // caught by its own check (`claims::confirm`).
+                    self.publish();
+                    crate::claims::revoke_node_claims(
+                        &self.shared,
+                        "this node was declared down and rejoined the cluster",
+                    );
                 }
                 other => tracing::debug!(event = ?other, "gossip"),
             }

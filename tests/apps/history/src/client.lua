@@ -24,8 +24,9 @@
 --
 -- Also:
 --   HIST {"ev":"client", "client", "group", "pid"}       at start
---   HIST {"ev":"lost", "client", "name", "since", "at"}  a CANCEL told this
---        client it lost a lock; the loss happened after `since` (ns, the
+--   HIST {"ev":"lost", "client", "name", "kind", "since", "at"}  a CANCEL
+--        told this client it lost a lock (kind "lock") or a CONSISTENT name
+--        (kind "name"); the loss happened after `since` (ns, the
 --        previous look at the events) and `at` (ms, when it was sent)
 local store = require("store")
 local time = require("time")
@@ -149,10 +150,12 @@ local function main(id, node, group, cfg)
             if r.default then break end
             local ev = r.value
             if ev.kind == process.event.CANCEL then
-                local lock = (ev.reason or ""):match("^lock (.-) lost")
-                if not lock then return "stopped" end
-                emit({ ev = "lost", t = now(), node = node, client = id, name = lock, since = last_look,
-                    at = ev.at, reason = ev.reason })
+                local reason = ev.reason or ""
+                local lock = reason:match("^lock (.-) lost")
+                local name = reason:match("^name (.-) lost")
+                if not lock and not name then return "stopped" end
+                emit({ ev = "lost", t = now(), node = node, client = id, name = lock or name,
+                    kind = lock and "lock" or "name", since = last_look, at = ev.at, reason = reason })
             end
         end
         last_look = look
