@@ -118,6 +118,30 @@ pub(crate) fn claim_if(shared: &Shared, key: String, pid: &str, cond: Cond) -> (
     (cmd, owner)
 }
 
+/// Records the outcome of claim `name` of `pid` (written as owned by
+/// `owner`; `version` when it applied), after its write returned. A claim
+/// whose process exited meanwhile, or whose incarnation changed (see
+/// [`confirm`]), is given back and the caller told why.
+pub(crate) async fn settle(
+    shared: &Arc<Shared>,
+    claims: &Claims,
+    key: fn(&str) -> String,
+    (pid, name): (&str, &str),
+    owner: &str,
+    version: Option<u64>,
+) -> Result<(), HostError> {
+    if !claims.land(pid, name, version)
+        && let Some(v) = version
+    {
+        give_back(shared, &key(name), v).await;
+        return Err(HostError::not_found(format!("process {pid} exited")));
+    }
+    match version {
+        Some(v) => confirm(shared, claims, key, (pid, name), owner, v).await,
+        None => Ok(()),
+    }
+}
+
 /// Called once claim `name` of `pid`, written as owned by `owner`, has
 /// landed at `version`. If this node's incarnation changed meanwhile (it
 /// was declared down and rejoined), the leader removes the record with the

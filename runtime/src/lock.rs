@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use wippy_lua_stdlib::{HostError, Value};
 
-use crate::claims::{claim, confirm, give_back, give_back_on_exit, give_up, revoke_all as revoke, write_claim};
+use crate::claims::{claim, give_back_on_exit, give_up, revoke_all as revoke, settle, write_claim};
 use crate::shared::Shared;
 
 /// Pause between tries of an acquire that waits for a held lock.
@@ -85,16 +85,7 @@ pub(crate) async fn acquire(shared: &Arc<Shared>, pid: &str, name: &str, wait: D
         }
     };
     let token = outcome.as_ref().ok().copied();
-    if !shared.locks.land(pid, name, token)
-        && let Some(t) = token
-    {
-        // The process exited while the acquire was in flight.
-        give_back(shared, &key(name), t).await;
-        return Err(HostError::not_found(format!("process {pid} exited")));
-    }
-    if let Some(t) = token {
-        confirm(shared, &shared.locks, key, (pid, name), &owner, t).await?;
-    }
+    settle(shared, &shared.locks, key, (pid, name), &owner, token).await?;
     outcome.map(|t| Value::Int(i64::try_from(t).unwrap_or(i64::MAX)))
 }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use wippy_lua_stdlib::{HostError, Value};
 
-use crate::claims::{claim_if, confirm, give_back, give_back_on_exit, give_up, revoke_all as revoke, write_claim};
+use crate::claims::{claim_if, give_back_on_exit, give_up, revoke_all as revoke, settle, write_claim};
 use crate::raft::state_machine::wall_ms;
 use crate::raft::types::Cond;
 use crate::shared::Shared;
@@ -48,15 +48,7 @@ pub(crate) async fn register(shared: &Arc<Shared>, name: &str, pid: &str) -> Res
             Ok(r) if r.applied => Some(r.version),
             _ => None,
         };
-        if !shared.names.land(pid, name, version)
-            && let Some(v) = version
-        {
-            give_back(shared, &key(name), v).await;
-            return Err(HostError::not_found(format!("process {pid} exited")));
-        }
-        if let Some(v) = version {
-            confirm(shared, &shared.names, key, (pid, name), &owner, v).await?;
-        }
+        settle(shared, &shared.names, key, (pid, name), &owner, version).await?;
         return match outcome {
             Ok(r) if r.applied => Ok(Value::Bool(true)),
             // Registering a name again for the same process succeeds.
