@@ -150,7 +150,8 @@ impl CrdtStores {
 
     /// Handles one message from `peer`; returns the answers to send it.
     pub(crate) fn on_wire(&self, wire: KvWire) -> Vec<KvWire> {
-        let declared = self.declared.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        // Lock order: `declared`, then `inner`; nothing takes them the other way.
+        let declared = self.declared.lock().unwrap_or_else(|e| e.into_inner());
         let mut inner = self.lock();
         let Inner { maps, clock, dirty } = &mut *inner;
         let mut out = Vec::new();
