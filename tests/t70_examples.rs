@@ -9,6 +9,8 @@ use std::time::Duration;
 use common::*;
 
 const T: Duration = Duration::from_secs(20);
+/// How long a three-node example may take to get where its test waits.
+const LONG: Duration = Duration::from_secs(60);
 
 /// `wippy run examples/<name>` (the README command, minus cargo).
 fn run_example(name: &str) -> Output {
@@ -140,7 +142,6 @@ fn the_cluster_examples_have_readmes_with_their_commands_and_pass_check() {
 
 #[test]
 fn leader_election_moves_the_work_to_another_node_when_the_leader_dies() {
-    const LONG: Duration = Duration::from_secs(60);
     let mut nodes = example_cluster("leader-election", "ex-leader");
     let leader_line = |n: &Running| n.lines().into_iter().find(|l| l.starts_with("leader "));
     wait_for("a leader", LONG, || nodes.iter().any(|n| leader_line(n).is_some()));
@@ -168,7 +169,6 @@ fn leader_election_moves_the_work_to_another_node_when_the_leader_dies() {
 
 #[test]
 fn chat_members_greet_each_other_across_three_nodes() {
-    const LONG: Duration = Duration::from_secs(60);
     let mut nodes = example_cluster("chat", "ex-chat");
     for (i, n) in nodes.iter_mut().enumerate() {
         let me = format!("n{}", i + 1);
@@ -186,7 +186,6 @@ fn chat_members_greet_each_other_across_three_nodes() {
 
 #[test]
 fn kv_counts_to_thirty_through_raft_and_shares_sessions_through_the_crdt_store() {
-    const LONG: Duration = Duration::from_secs(60);
     let mut nodes = example_cluster("kv", "ex-kv");
     for (i, n) in nodes.iter_mut().enumerate() {
         let want = format!("n{}: counter=30 sessions=n1,n2,n3", i + 1);

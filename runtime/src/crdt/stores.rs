@@ -116,9 +116,7 @@ impl CrdtStores {
                 ]))
             }
             StoreOp::Set { key, value, ttl_ms } => {
-                let expires_ms = ttl_ms.map(|t| now_ms + t);
-                let e = Entry { value: Some(value), stamp: clock.tick(now_ms), node: self.node.clone(), expires_ms };
-                map.merge(&key, e.clone());
+                let e = stamp_write(map, clock, &self.node, &key, Some(value), ttl_ms.map(|t| now_ms + t), now_ms);
                 dirty.insert(ns.to_owned());
                 Ok((Value::Bool(true), delta(ns, key, e)))
             }
@@ -128,9 +126,7 @@ impl CrdtStores {
                         "kv.crdt stores take no put conditions (only_if_absent, if_version): use a kv.raft store",
                     ));
                 }
-                let expires_ms = ttl_ms.map(|t| now_ms + t);
-                let e = Entry { value: Some(value), stamp: clock.tick(now_ms), node: self.node.clone(), expires_ms };
-                map.merge(&key, e.clone());
+                let e = stamp_write(map, clock, &self.node, &key, Some(value), ttl_ms.map(|t| now_ms + t), now_ms);
                 dirty.insert(ns.to_owned());
                 let answer = entry_value(&key, &e);
                 Ok((answer, delta(ns, key, e)))
@@ -140,8 +136,7 @@ impl CrdtStores {
                 if map.raw(&key).is_none() {
                     return read(Value::Bool(false));
                 }
-                let e = Entry { value: None, stamp: clock.tick(now_ms), node: self.node.clone(), expires_ms: None };
-                map.merge(&key, e.clone());
+                let e = stamp_write(map, clock, &self.node, &key, None, None, now_ms);
                 dirty.insert(ns.to_owned());
                 Ok((Value::Bool(existed), delta(ns, key, e)))
             }
@@ -246,6 +241,22 @@ impl CrdtStores {
         v.sort();
         v
     }
+}
+
+/// A local write (`None`: a delete) stamped by this node's clock and merged
+/// into its copy; the entry to send to peers.
+fn stamp_write(
+    map: &mut LwwMap,
+    clock: &mut Clock,
+    node: &str,
+    key: &str,
+    value: Option<Value>,
+    expires_ms: Option<u64>,
+    now_ms: u64,
+) -> Entry {
+    let e = Entry { value, stamp: clock.tick(now_ms), node: node.to_owned(), expires_ms };
+    map.merge(key, e.clone());
+    e
 }
 
 fn delta(ns: &str, key: String, e: Entry) -> Outgoing {

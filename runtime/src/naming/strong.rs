@@ -187,16 +187,15 @@ async fn ask_every_node(
 /// blocking LOCAL and EVENTUAL bindings before it lapses.
 fn release_everywhere(shared: &Arc<Shared>, name: &str, pid: &str) {
     shared.strong.drop_for(name, pid);
-    for peer in shared.live_peers() {
+    let peers = shared.live_peers();
+    let mesh = shared.mesh.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(spawner) = mesh.as_ref() else { return };
+    for peer in peers {
         let shared = shared.clone();
         let call = Call::Reserve { name: name.to_owned(), pid: pid.to_owned(), ttl_ms: 0, release: true };
-        let mesh = shared.clone();
-        let task = async move {
+        spawner.spawn(async move {
             let me = shared.node_id.clone();
             let _ = shared.raft_transport.call(&shared, &peer, &me, call, Duration::from_secs(2)).await;
-        };
-        if let Some(spawner) = mesh.mesh.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            spawner.spawn(task);
-        }
+        });
     }
 }
