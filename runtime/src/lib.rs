@@ -19,6 +19,7 @@ mod claims;
 mod cluster;
 mod crdt;
 mod fxhash;
+pub mod identity;
 mod lock;
 pub mod naming;
 pub mod node;
