@@ -1,6 +1,8 @@
 //! The `wippy` command line. Parsing and wiring only; the engine lives in
 //! `wippy-runtime`.
 
+mod cli;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -46,6 +48,8 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
     },
+    #[command(flatten)]
+    Admin(cli::Admin),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { target, config, sets } => run(target, config, sets),
         Command::Check { target, config, sets } => check(target, config, sets),
+        Command::Admin(cmd) => cli::run(cmd),
     };
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
