@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use wippy_config::{Config, LogEncoding};
-use wippy_runtime::{AdminOptions, App, ClusterOptions, Node, NodeOptions, RaftOptions};
+use wippy_runtime::{AccessOptions, AdminOptions, App, ClusterOptions, Node, NodeOptions, RaftOptions};
 
 /// Lua allocates and frees small blocks at a high rate (messages, records,
 /// coroutine stacks); mimalloc serves that pattern markedly faster than the
@@ -117,6 +117,12 @@ fn run(target: Option<PathBuf>, config: Option<PathBuf>, sets: Vec<String>) -> R
         raft: raft_options(&cfg),
         store_dir: cfg.raft_data_dir(std::env::var_os("HOME").map(std::path::PathBuf::from).as_deref()),
         client_lock_lease: client_lock_lease(&cfg),
+        access: AccessOptions {
+            data_dir: cfg.node.data_dir_path(std::env::var_os("HOME").map(std::path::PathBuf::from).as_deref()),
+            license_file: cfg.cluster.license_file.as_ref().map(PathBuf::from),
+            credential_grace: cfg.admin.credential_grace.as_std(),
+            token_ttl: cfg.admin.token_ttl.as_std(),
+        },
         admin: cfg
             .admin
             .enabled

@@ -30,6 +30,8 @@ pub struct ClusterConfig {
     /// Zone, rack or other failure group; voters are spread across distinct domains
     /// first. Empty means "no domain".
     pub failure_domain: String,
+    /// A signed license file to use instead of one installed with `wippy bootstrap`.
+    pub license_file: Option<String>,
     /// Gossip (SWIM) membership.
     pub membership: MembershipConfig,
     /// The internode TCP mesh (relay traffic and Raft RPCs).

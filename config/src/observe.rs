@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::duration::Duration;
+
 /// How log lines are written to stderr.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -38,13 +40,24 @@ pub struct AdminConfig {
     pub enabled: bool,
     /// Listen address as `ip:port`; port 0 lets the OS pick one (the node logs it).
     pub address: String,
-    /// Shared secret for the `/v1/...` admin API; unset means the API asks for none.
+    /// A static bearer token with every scope (for scripts and Prometheus); when set
+    /// it also guards `/readyz` and `/metrics`.
     pub token: Option<String>,
+    /// How long the old secret keeps working after `credential rotate`.
+    pub credential_grace: Duration,
+    /// How long a token from `/v1/oauth/token` lasts.
+    pub token_ttl: Duration,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        AdminConfig { enabled: true, address: "127.0.0.1:8080".to_owned(), token: None }
+        AdminConfig {
+            enabled: true,
+            address: "127.0.0.1:8080".to_owned(),
+            token: None,
+            credential_grace: Duration::from_secs(24 * 3600),
+            token_ttl: Duration::from_secs(15 * 60),
+        }
     }
 }
 

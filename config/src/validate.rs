@@ -124,6 +124,8 @@ impl Config {
         ensure(!self.logger.level.trim().is_empty(), "logger.level", || "is empty (use e.g. info)".to_owned())?;
         socket_addr(&self.admin.address, "admin.address")?;
         not_blank(self.admin.token.as_deref(), "admin.token")?;
+        positive(self.admin.token_ttl, "admin.token_ttl")?;
+        not_blank(self.cluster.license_file.as_deref(), "cluster.license_file")?;
         match &self.prometheus.address {
             Some(addr) => socket_addr(addr, "prometheus.address"),
             None => ensure(!self.prometheus.enabled, "prometheus.address", || {

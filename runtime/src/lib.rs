@@ -13,6 +13,7 @@
 //! - A process that runs past its time slice is preempted by a one-shot
 //!   hook set from the watchdog thread (`scheduler/preempt.rs`).
 
+pub mod access;
 mod admin;
 pub mod app;
 mod claims;
@@ -32,6 +33,7 @@ mod shared;
 mod stats;
 mod store;
 
+pub use access::{AccessError, AccessOptions};
 pub use admin::{AdminError, AdminOptions};
 pub use app::{App, AppError, Definition, PgScopeDef, RestartPolicy, Service, StoreBackend, StoreDef};
 pub use cluster::gossip::{ClusterOptions, GossipError};

@@ -50,6 +50,8 @@ pub struct NodeOptions {
     /// Where durable node state lives (`<dir>/_sys/...`); `None` runs
     /// without (durable kv.crdt stores then live in memory only).
     pub store_dir: Option<std::path::PathBuf>,
+    /// Identity, license and credential settings.
+    pub access: crate::access::AccessOptions,
     /// On a clustered node outside the Raft configuration (a client): how
     /// long its lock holders keep their locks without confirmed contact
     /// with a Raft majority. Members check their own lease in the Raft loop.
@@ -68,6 +70,7 @@ impl Default for NodeOptions {
             admin: None,
             raft: None,
             store_dir: None,
+            access: crate::access::AccessOptions::default(),
             client_lock_lease: None,
         }
     }
@@ -91,6 +94,9 @@ pub enum NodeError {
     /// The Raft core could not start (its data directory).
     #[error(transparent)]
     Raft(#[from] RaftStartError),
+    /// The node identity or license could not be loaded.
+    #[error(transparent)]
+    Access(#[from] crate::access::AccessError),
 }
 
 /// A running node.
@@ -113,6 +119,7 @@ impl Node {
             if opts.workers == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { opts.workers };
         let shared = Arc::new(Shared::new(opts.node_id.clone(), n, opts.memory_limit));
         shared.raft_client.store(opts.cluster.is_some() && opts.raft.is_none(), Ordering::Relaxed);
+        shared.access.configure(&opts.access, crate::identity::unix_now())?;
         {
             let mut defs = shared.defs.write().unwrap_or_else(|e| e.into_inner());
             for d in app.definitions {
@@ -143,7 +150,14 @@ impl Node {
                 let mesh_opts = MeshOptions { bind: c.internode_bind, port: c.internode_port, keys };
                 let listener = Mesh::bind(&mesh_opts)?;
                 let mesh = Mesh::start(listener, &mesh_opts, shared.clone())?;
-                let gossip_opts = ClusterOptions { internode_port: mesh.port(), ..c.clone() };
+                let mut gossip_opts = ClusterOptions { internode_port: mesh.port(), ..c.clone() };
+                // Peers admitted earlier are seeds too, so a node added with
+                // `peers add` finds its cluster again after a restart.
+                for seed in shared.access.known_seeds() {
+                    if !gossip_opts.join.contains(&seed) {
+                        gossip_opts.join.push(seed);
+                    }
+                }
                 // Groups, names and CRDT stores compare digests at least as
                 // often as gossip does its full-state exchange.
                 shared.replica.shorten_interval(c.push_pull_interval);

@@ -193,6 +193,8 @@ pub(crate) struct Shared {
     pub peers: Peers,
     /// Process groups, EVENTUAL names and `store.kv.crdt` namespaces.
     pub replica: crate::replica::service::Replica,
+    /// Identity, license, peer book and the replicated credential.
+    pub access: crate::access::state::Access,
     /// Starts peer writers on the mesh thread; `None` without a mesh.
     pub mesh: Mutex<Option<Spawner>>,
     exit: Mutex<Option<i32>>,
@@ -204,6 +206,7 @@ impl Shared {
     pub(crate) fn new(node_id: String, workers: usize, memory_limit: usize) -> Shared {
         Shared {
             replica: crate::replica::service::Replica::new(&node_id),
+            access: crate::access::state::Access::new(&node_id),
             node_id,
             workers: (0..workers).map(|_| WorkerHandle::default()).collect(),
             defs: RwLock::default(),

@@ -215,6 +215,7 @@ impl Gossip {
             min_size: cluster_size.get(),
         };
         service.publish();
+        service.shared.access.set_addresses(None, Some(identity.addr.to_string()));
         tracing::info!(addr = %identity.addr, name = %identity.name, seeds = opts.join.len(), "gossip started");
         let thread = std::thread::Builder::new()
             .name("wippy-gossip".into())

@@ -170,6 +170,7 @@ impl Shared {
         let mut frames = vec![
             Wire::Snapshot { generation: pos.generation, seq: pos.seq, state }.encode(),
             Wire::Kv(self.replica.kv.digest()).encode(),
+            Wire::Access(self.access.sync_state()).encode(),
         ];
         if self.raft_client.load(Ordering::Relaxed) {
             frames.push(Wire::NamesWatch.encode());
@@ -239,6 +240,9 @@ impl Shared {
                     self.send_pg(peer, Wire::Kv(answer).encode());
                 }
             }
+            Wire::Access(sync) => {
+                self.access.merge(sync, crate::identity::unix_now());
+            }
         }
     }
 
@@ -256,6 +260,17 @@ impl Shared {
         Ok(value)
     }
 
+    /// Sends the access state (credential, deactivations) to every live
+    /// peer; returns how many.
+    pub(crate) fn broadcast_access(&self) -> usize {
+        let peers = self.live_peers();
+        let frame = Wire::Access(self.access.sync_state()).encode();
+        for peer in &peers {
+            self.send_pg(peer, frame.clone());
+        }
+        peers.len()
+    }
+
     /// Node `name` is gone: its members leave and its names go.
     pub(crate) fn replica_node_down(&self, name: &str) {
         self.name_followers.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
@@ -268,6 +283,7 @@ impl Shared {
         let pos = self.replica.table().position();
         self.broadcast_pg(&Wire::Digest { generation: pos.generation, seq: pos.seq }.encode());
         self.broadcast_pg(&Wire::Kv(self.replica.kv.digest()).encode());
+        self.broadcast_access();
         if self.raft_client.load(Ordering::Relaxed) {
             // A fresh full copy from every member repairs what was missed.
             self.broadcast_pg(&Wire::NamesWatch.encode());

@@ -61,6 +61,8 @@ pub(crate) enum Wire {
     },
     /// `store.kv.crdt` traffic.
     Kv(KvWire),
+    /// The cluster credential and peer deactivations.
+    Access(crate::access::sync::AccessSync),
 }
 
 impl Wire {

@@ -88,6 +88,7 @@ impl Service {
                 tracing::info!(key_id = id, "gossip: an accepted cluster key reached the end of its grace period");
             }
             self.fire_timers(now);
+            self.join_requested(now);
             self.maybe_announce(now);
             self.take_closed_peers(now);
             self.health.members(now, self.membership.num_members());
@@ -171,6 +172,27 @@ impl Service {
             }
             self.apply(now);
         }
+    }
+
+    /// Announces to the addresses `peers add` asked for, once each, and
+    /// keeps them as seeds for when this node finds itself alone again.
+    fn join_requested(&mut self, now: Instant) {
+        let requested = self.shared.access.take_joins();
+        if requested.is_empty() {
+            return;
+        }
+        let me = self.membership.identity().clone();
+        for addr in requested.into_iter().filter(|a| *a != me.addr) {
+            tracing::info!(%addr, "gossip: joining a peer added by an operator");
+            let to = NodeIdentity { addr, r#gen: 0, name: String::new(), failure_domain: String::new(), ..me.clone() };
+            if let Err(e) = self.membership.announce(to, now) {
+                tracing::warn!(%addr, error = %e, "gossip: announce refused");
+            }
+            if !self.join.contains(&addr.to_string()) {
+                self.join.push(addr.to_string());
+            }
+        }
+        self.apply(now);
     }
 
     /// Announces to every seed while we know no member, backing off from

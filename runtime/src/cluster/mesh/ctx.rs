@@ -13,6 +13,9 @@ use crate::shared::Shared;
 pub(crate) struct Ctx {
     /// This node's mesh identity (name and a static key made at start).
     pub(crate) identity: Identity,
+    /// The public half of the identity's static key, which this node's
+    /// admission hello is signed over.
+    pub(crate) static_public: [u8; 32],
     /// The cluster secrets: the primary opens our connections, the others
     /// are accepted from peers during a rotation.
     pub(crate) keys: KeySet,

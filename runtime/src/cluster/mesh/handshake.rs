@@ -105,6 +105,13 @@ pub(crate) fn generate_static_key() -> Result<[u8; 32]> {
     keypair.private.try_into().map_err(|_| HandshakeError::Noise(snow::Error::Input))
 }
 
+/// Generates a fresh static X25519 key pair: (private, public).
+pub(crate) fn generate_static_keypair() -> Result<([u8; 32], [u8; 32])> {
+    let keypair = Builder::new(params()).generate_keypair().map_err(HandshakeError::Noise)?;
+    let bad = |_| HandshakeError::Noise(snow::Error::Input);
+    Ok((keypair.private.try_into().map_err(bad)?, keypair.public.try_into().map_err(bad)?))
+}
+
 /// Who this node is: its name and its static private key.
 #[derive(Clone)]
 pub(crate) struct Identity {
@@ -143,9 +150,8 @@ pub(crate) enum Step<S> {
 pub(crate) struct Established {
     /// The name the peer sent, authenticated by the handshake.
     pub(crate) peer_name: String,
-    /// The peer's static X25519 public key, to be checked against the key it
-    /// advertises in cluster metadata.
-    #[allow(dead_code, reason = "checked against node identities once they are advertised")]
+    /// The peer's static X25519 public key; its admission hello must be
+    /// signed over it.
     pub(crate) peer_static: [u8; 32],
     /// Encrypts and decrypts the rest of the connection.
     pub(crate) transport: Transport,

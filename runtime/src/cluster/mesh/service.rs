@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::ctx::Ctx;
-use super::handshake::{Identity, generate_static_key};
+use super::handshake::{Identity, generate_static_keypair};
 use super::outbound::PeerQueue;
 use super::session::{self, SessionError};
 use crate::cluster::keys::KeySet;
@@ -121,12 +121,13 @@ impl Mesh {
         let start_err = |e: &dyn std::fmt::Display| MeshError::Start(e.to_string());
         let port = listener.local_addr().map_err(|e| start_err(&e))?.port();
         listener.set_nonblocking(true).map_err(|e| start_err(&e))?;
-        let key = generate_static_key().map_err(|e| start_err(&e))?;
+        let (key, static_public) = generate_static_keypair().map_err(|e| start_err(&e))?;
         let identity = Identity::new(shared.node_id.clone(), key).map_err(|e| start_err(&e))?;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| start_err(&e))?;
         let cancel = CancellationToken::new();
         let ctx = Arc::new(Ctx {
             identity,
+            static_public,
             keys: opts.keys.clone(),
             shared: shared.clone(),
             cancel: cancel.clone(),
@@ -306,8 +307,10 @@ mod tests {
 
     /// The dialling side's context, as node `a` with `secret`.
     fn dialler(secret: &[u8]) -> Ctx {
+        let (key, static_public) = generate_static_keypair().unwrap();
         Ctx {
-            identity: Identity::new("a", generate_static_key().unwrap()).unwrap(),
+            identity: Identity::new("a", key).unwrap(),
+            static_public,
             keys: keys(secret),
             shared: Arc::new(Shared::new("a".into(), 1, 1 << 20)),
             cancel: CancellationToken::new(),

@@ -25,6 +25,7 @@ use super::link::{Flush, Link};
 use super::outbound::PeerQueue;
 use super::relay::decode_batch;
 use super::wire;
+use crate::identity::admission::{Binding, Hello, Refusal};
 use crate::shared::PeerRaft;
 use crate::stats::NodeStats;
 
@@ -55,6 +56,13 @@ pub(crate) enum SessionError {
         /// The name the peer proved.
         got: String,
     },
+    /// This node's admission rules refused the peer (license, signature,
+    /// node limit, a removed peer).
+    #[error("handshake failed: {0}")]
+    Refused(Refusal),
+    /// The peer's admission rules refused this node.
+    #[error("handshake failed: {0} (reported by the peer)")]
+    RefusedBy(Refusal),
     /// The peer sent bytes that are not frames.
     #[error("bad frame: {0}")]
     Frame(#[from] FrameError),
@@ -79,7 +87,13 @@ impl SessionError {
     /// Whether this is the handshake refusing the peer (counted apart
     /// from ordinary network failures).
     pub(crate) fn is_handshake(&self) -> bool {
-        matches!(self, SessionError::Handshake(_) | SessionError::WrongPeer { .. })
+        matches!(
+            self,
+            SessionError::Handshake(_)
+                | SessionError::WrongPeer { .. }
+                | SessionError::Refused(_)
+                | SessionError::RefusedBy(_)
+        )
     }
 }
 
@@ -120,7 +134,57 @@ pub(crate) async fn dial(ctx: &Ctx, addr: SocketAddr, expect: &str) -> Result<(T
     if done.peer_name != expect {
         return Err(SessionError::WrongPeer { expected: expect.to_string(), got: done.peer_name });
     }
-    Ok((stream, done.transport))
+    let mut transport = done.transport;
+    let hello = ctx.shared.access.hello(Binding::MeshStatic(&ctx.static_public));
+    send_sealed(&mut stream, &mut transport, &Admit::Hello(hello)).await?;
+    match read_sealed(&mut stream, &mut transport).await? {
+        Admit::Welcome(theirs) => {
+            check_peer(ctx, &done.peer_name, &theirs, &done.peer_static)?;
+        }
+        Admit::Refused(r) => return Err(SessionError::RefusedBy(r)),
+        Admit::Hello(_) => return Err(HandshakeError::UnexpectedMessage.into()),
+    }
+    Ok((stream, transport))
+}
+
+/// The admission exchange that follows the Noise handshake, sealed under
+/// its keys: the dialler sends its hello; the acceptor answers with its own
+/// or with why it refuses. Both sides check the other's.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+enum Admit {
+    /// The dialler's hello.
+    Hello(Hello),
+    /// The acceptor admits the dialler; here is its hello.
+    Welcome(Hello),
+    /// The acceptor refuses the dialler.
+    Refused(Refusal),
+}
+
+async fn send_sealed(stream: &mut TcpStream, transport: &mut Transport, msg: &Admit) -> Result<(), SessionError> {
+    let bytes = rmp_serde::to_vec_named(msg).expect("admission messages always serialize");
+    send_flight(stream, &transport.encrypt(&bytes)?).await
+}
+
+async fn read_sealed(stream: &mut TcpStream, transport: &mut Transport) -> Result<Admit, SessionError> {
+    let bytes = transport.decrypt(&read_flight(stream).await?)?;
+    rmp_serde::from_slice(&bytes).map_err(|_| HandshakeError::UnexpectedMessage.into())
+}
+
+/// Checks a peer's hello against the name it proved in the handshake and
+/// this node's admission rules; records it in the peer book on success.
+fn check_peer(ctx: &Ctx, name: &str, hello: &Hello, peer_static: &[u8; 32]) -> Result<(), SessionError> {
+    if hello.node != name {
+        return Err(SessionError::WrongPeer { expected: name.to_owned(), got: hello.node.clone() });
+    }
+    let fresh = ctx
+        .shared
+        .access
+        .admit(hello, Binding::MeshStatic(peer_static), crate::identity::unix_now())
+        .map_err(SessionError::Refused)?;
+    if fresh {
+        tracing::info!(peer = %name, peer_id = %hello.peer_id().unwrap_or_default(), "admitted a new peer");
+    }
+    Ok(())
 }
 
 /// Runs the responder's side on an accepted stream; returns the peer's name.
@@ -134,7 +198,20 @@ pub(crate) async fn accept(ctx: &Ctx, stream: &mut TcpStream) -> Result<(String,
         return Err(HandshakeError::UnexpectedMessage.into());
     };
     send_flight(stream, &m4).await?;
-    Ok((done.peer_name, done.transport))
+    let mut transport = done.transport;
+    let Admit::Hello(theirs) = read_sealed(stream, &mut transport).await? else {
+        return Err(HandshakeError::UnexpectedMessage.into());
+    };
+    if let Err(e) = check_peer(ctx, &done.peer_name, &theirs, &done.peer_static) {
+        if let SessionError::Refused(r) = e {
+            // Tell the dialler why, so its operator sees the cause too.
+            let _ = send_sealed(stream, &mut transport, &Admit::Refused(r)).await;
+        }
+        return Err(e);
+    }
+    let ours = ctx.shared.access.hello(Binding::MeshStatic(&ctx.static_public));
+    send_sealed(stream, &mut transport, &Admit::Welcome(ours)).await?;
+    Ok((done.peer_name, transport))
 }
 
 /// Serves the peer's queue over a dialled connection until the queue
