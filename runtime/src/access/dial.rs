@@ -30,6 +30,11 @@ pub(crate) struct HandshakeRequest {
     pub(crate) challenge: String,
     /// The calling node's hello, bound to `challenge`.
     pub(crate) hello: Hello,
+    /// The caller's cluster credential: a node that has no peers yet
+    /// adopts it, so the credential of the cluster it joins replaces the
+    /// one its own bootstrap made.
+    #[serde(default)]
+    pub(crate) credential: Option<crate::identity::credential::Credential>,
 }
 
 /// The answer: the called node's hello, bound to the challenge too.
@@ -159,6 +164,7 @@ mod tests {
         let req = HandshakeRequest {
             challenge: "c".into(),
             hello: local.hello(crate::identity::admission::Binding::Challenge(b"c")),
+            credential: None,
         };
         assert!(matches!(exchange(&closed, &req).await, Err(DialError::Refused)));
 

@@ -19,7 +19,7 @@ use crate::identity::admission::{self, Binding, Hello, Local, Refusal};
 use crate::identity::credential::{Accepted, Credential};
 use crate::identity::license::{License, LicenseError};
 use crate::identity::node_key::{KeyError, NodeKey};
-use crate::identity::peers::{PeerBook, PeerState};
+use crate::identity::peers::{PeerBook, PeerState, Seen};
 use crate::identity::{random_id, write_atomic};
 
 /// The installed license's file name under the data dir.
@@ -162,7 +162,16 @@ impl Access {
             .and_then(|d| std::fs::read_to_string(d.join(ACCESS_FILE)).ok())
             .and_then(|t| serde_json::from_str::<AccessSync>(&t).ok())
             .unwrap_or_default();
-        *self.book() = PeerBook::load(dir);
+        let mut book = PeerBook::load(dir);
+        // This node has a record too: the operator's label for it lives there.
+        let me = Seen {
+            peer_id: key.peer_id().to_owned(),
+            node: self.node.clone(),
+            public_key: key.public_key_b64(),
+            ..Seen::default()
+        };
+        book.admit(me, now);
+        *self.book() = book;
         *self.sync.lock().unwrap_or_else(|e| e.into_inner()) = sync;
         let mut inner = self.write();
         inner.key = key;
@@ -277,6 +286,23 @@ impl Access {
         self.sync.lock().unwrap_or_else(|e| e.into_inner()).credential.as_ref()?.accepts(client_id, secret, now)
     }
 
+    /// Takes the credential of the cluster this node is being added to,
+    /// when it has no peers yet (see `dial::HandshakeRequest`). Returns
+    /// whether it did.
+    pub(crate) fn adopt_credential(&self, theirs: Credential) -> bool {
+        if self.book().active_others(&self.node) > 0 {
+            return false;
+        }
+        let mut sync = self.sync.lock().unwrap_or_else(|e| e.into_inner());
+        if sync.credential.as_ref() == Some(&theirs) {
+            return false;
+        }
+        sync.credential = Some(theirs);
+        self.save_sync(&sync);
+        tracing::info!("took the cluster credential of the node that added this one");
+        true
+    }
+
     /// The current credential record.
     pub(crate) fn credential(&self) -> Option<Credential> {
         self.sync.lock().unwrap_or_else(|e| e.into_inner()).credential.clone()
@@ -321,11 +347,6 @@ impl Access {
             self.save_sync(&sync);
         }
         Ok(d)
-    }
-
-    /// Whether a peer id is deactivated or removed here.
-    pub(crate) fn refused(&self, peer_id: &str) -> bool {
-        self.book().get(peer_id).is_some_and(|r| r.state != PeerState::Active)
     }
 
     /// Queues a gossip address to announce to.

@@ -100,6 +100,7 @@ pub(crate) fn mesh_psk(cluster: &str, secret: &[u8]) -> [u8; 32] {
 }
 
 /// Generates a fresh static X25519 private key for a node.
+#[cfg(test)]
 pub(crate) fn generate_static_key() -> Result<[u8; 32]> {
     let keypair = Builder::new(params()).generate_keypair().map_err(HandshakeError::Noise)?;
     keypair.private.try_into().map_err(|_| HandshakeError::Noise(snow::Error::Input))
