@@ -310,3 +310,26 @@ fn every_handshake_error_comes_from_a_real_node() {
     let failures = common::metric(&metrics, "mesh_handshake_failures_total").unwrap_or(0.0);
     assert!(failures >= 1.0, "{metrics}");
 }
+
+#[test]
+fn a_license_file_in_the_config_admits_and_a_bad_one_stops_start_up() {
+    let dir = common::temp_dir("license-file");
+    let good = dir.join("license.json");
+    write_json(&good, &license(4, "lic_cfg", "cluster-cfg", 3));
+    let node = Spec::new("lf", 1).set(&format!("cluster.license_file={}", good.display())).start();
+    let (_, id) = node.req("GET", "/v1/cluster/identity", None, None);
+    assert_eq!((id["license_id"].as_str(), id["cluster_id"].as_str()), (Some("lic_cfg"), Some("cluster-cfg")));
+    drop(node);
+
+    let bad = dir.join("tampered.json");
+    let mut tampered = license(4, "lic_cfg", "cluster-cfg", 3);
+    tampered["max_nodes"] = json!(1000);
+    write_json(&bad, &tampered);
+    for (path, why) in [(bad, "signature"), (dir.join("missing.json"), "No such file")] {
+        let spec = Spec::new("lf", 1).set(&format!("cluster.license_file={}", path.display()));
+        let out = common::run_cmd(spec.command(), Duration::from_secs(20));
+        assert_eq!(out.code, Some(2), "{}", out.describe());
+        assert!(out.stderr.contains(&format!("license file {}", path.display())), "{}", out.describe());
+        assert!(out.stderr.contains(why), "{}", out.describe());
+    }
+}

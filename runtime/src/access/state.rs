@@ -71,6 +71,14 @@ pub enum AccessError {
         /// When.
         at: String,
     },
+    /// A license file (configured or installed) that cannot be used.
+    #[error("license file {path}: {error}")]
+    LicenseFile {
+        /// The file.
+        path: String,
+        /// Why.
+        error: LicenseError,
+    },
     /// Bootstrap with another license than the installed one.
     #[error("already bootstrapped with license {0}")]
     AlreadyBootstrapped(String),
@@ -148,11 +156,16 @@ impl Access {
             Some(d) => NodeKey::load_or_create(d)?,
             None => self.read().key.clone(),
         };
-        let license = match (&opts.license_file, dir) {
-            (Some(file), _) => Some(License::load(file)?),
-            (None, Some(d)) if d.join(LICENSE_FILE).exists() => Some(License::load(&d.join(LICENSE_FILE))?),
+        let file = match (&opts.license_file, dir) {
+            (Some(file), _) => Some(file.clone()),
+            (None, Some(d)) if d.join(LICENSE_FILE).exists() => Some(d.join(LICENSE_FILE)),
             _ => None,
         };
+        let license = file
+            .map(|f| {
+                License::load(&f).map_err(|error| AccessError::LicenseFile { path: f.display().to_string(), error })
+            })
+            .transpose()?;
         if let Some(l) = &license
             && let Err(e) = l.check_current(now)
         {
