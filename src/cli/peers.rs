@@ -5,6 +5,7 @@ use clap::Subcommand;
 use serde_json::{Value as Json, json};
 
 use super::api::Auth;
+use super::config::Context;
 use super::global::GlobalOpts;
 use super::prompt;
 use super::render::{Out, cell};
@@ -75,7 +76,7 @@ pub(crate) fn run(cmd: PeersCmd, global: GlobalOpts) -> Result<i32> {
         PeersCmd::Delete { yes, .. } | PeersCmd::RemoveSelf { yes } => prompt::require_interactive("delete", *yes)?,
         _ => {}
     }
-    let session = Session::open(global)?;
+    let mut session = Session::open(global)?;
     let out = session.out();
     let mut api = session.api()?;
     match cmd {
@@ -91,6 +92,7 @@ pub(crate) fn run(cmd: PeersCmd, global: GlobalOpts) -> Result<i32> {
             let body = json!({ "address": admin_address(&address) });
             let peer = api.call("POST", "/v1/peers", Some(&body), Auth::Scoped)?;
             out.fields(&peer, &PEER_FIELDS);
+            save_peer_context(&mut session, out, &peer)?;
         }
         PeersCmd::Get { id } => {
             let peer = api.call("GET", &peer_path(&id), None, Auth::Scoped)?;
@@ -154,6 +156,37 @@ fn admin_address(text: &str) -> String {
         Ok(url) if text.contains("://") && url.prefix.is_empty() => url.host_header(),
         _ => text.to_string(),
     }
+}
+
+/// An added node takes the cluster credential of the node that added it,
+/// so a context for it with the credential in use now works at once. An
+/// existing context of that name is updated only when it points at the
+/// same node (its old secret, from the node's own bootstrap, is dead).
+fn save_peer_context(session: &mut Session, out: Out, peer: &Json) -> Result<()> {
+    let (Some(node), Some(api)) = (peer["node"].as_str(), peer["api_address"].as_str()) else { return Ok(()) };
+    let Some((_, current)) = session.context()? else { return Ok(()) };
+    if current.client_id.is_empty() || current.client_secret.is_empty() {
+        return Ok(());
+    }
+    let url = format!("http://{api}");
+    let Ok(base) = BaseUrl::parse(&url) else { return Ok(()) };
+    let saved = Context {
+        url,
+        client_id: current.client_id.clone(),
+        client_secret: current.client_secret.clone(),
+        peer_id: peer["id"].as_str().unwrap_or_default().to_owned(),
+    };
+    match session.config.contexts.get(node) {
+        Some(existing) if !existing.is_at(&base) => {
+            out.note(&format!("context {node:?} points at another node; left as it is"));
+            return Ok(());
+        }
+        _ => {}
+    }
+    session.config.contexts.insert(node.to_owned(), saved);
+    session.save()?;
+    out.note(&format!("saved context {node:?} for it in {}", session.path.display()));
+    Ok(())
 }
 
 /// A deleted node's saved contexts no longer lead anywhere useful.
