@@ -309,6 +309,27 @@ fn every_handshake_error_comes_from_a_real_node() {
     let (_, metrics) = http(&a.api, "GET", "/metrics", None, None, None);
     let failures = common::metric(&metrics, "mesh_handshake_failures_total").unwrap_or(0.0);
     assert!(failures >= 1.0, "{metrics}");
+
+    // In the mesh too: a forged copy of the license, and a third holder
+    // of the real one while two seats are taken, each started with the
+    // license in its config and joining through gossip.
+    let dir = common::temp_dir("mesh-licenses");
+    let (forged_file, real_file) = (dir.join("forged.json"), dir.join("real.json"));
+    write_json(&forged_file, &license(9, "lic_h", "cluster-h", 2));
+    write_json(&real_file, &lic);
+    let y = Spec::new("hy", 8).join(&a).set(&format!("cluster.license_file={}", forged_file.display())).start();
+    a.wait_stderr("the mesh refusing a forged license", |l| {
+        l.contains("hy") && l.contains("handshake failed: invalid signature")
+    });
+    y.wait_stderr("hy told why", |l| l.contains("handshake failed: invalid signature"));
+    let z = Spec::new("hz", 9).join(&a).set(&format!("cluster.license_file={}", real_file.display())).start();
+    z.wait_stderr("hz refused for the node limit", |l| l.contains("handshake failed: node limit exceeded"));
+    // The refused node shows up in gossip but not as an admitted peer.
+    let listed = eventually("hz listed as unadmitted", || {
+        let list = peers(&a, &admin);
+        peer(&list, "hz").filter(|p| p["status"] == "unadmitted").cloned()
+    });
+    assert!(listed["id"].is_null(), "{listed}");
 }
 
 #[test]

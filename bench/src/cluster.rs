@@ -7,6 +7,7 @@
 //! The binary is `--wippy PATH`, else `$WIPPY_BIN`, else `wippy` next to the
 //! bench executable (`cargo build --release` puts both in target/release).
 
+mod admin;
 mod membership;
 mod messaging;
 mod names;
@@ -66,4 +67,9 @@ pub(crate) fn run_raft_idle(mode: Mode) -> Result<Vec<Figure>> {
 /// Runs the names, kv.raft read and process-group benchmarks.
 pub(crate) fn run_names(mode: Mode) -> Result<Vec<Figure>> {
     names::run(mode)
+}
+
+/// Admission cost and admin API latency.
+pub(crate) fn run_admin(mode: Mode) -> Result<Vec<Figure>> {
+    admin::run(mode)
 }

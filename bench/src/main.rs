@@ -43,6 +43,7 @@ const BENCHES: &[Bench] = &[
     ("raft", cluster::run_raft),
     ("raft-idle", cluster::run_raft_idle),
     ("names", cluster::run_names),
+    ("admin", cluster::run_admin),
 ];
 
 fn main() -> ExitCode {

@@ -56,26 +56,15 @@ pub(crate) async fn write_claim(
         Ok(_) => Err(HostError { kind: "INTERNAL", message: "raft answered a different request".into() }),
         Err(e @ ClientError::NoLeader(_)) => Err(HostError::unavailable(e.to_string())),
         Err(e @ ClientError::Unknown(_)) => {
+            let claims = if kind == "lock" { &shared.locks } else { &shared.names };
+            claims.set_unknown(pid, name, true);
             let watch = {
                 let (shared, key, pid, owner, name) =
                     (shared.clone(), key, pid.to_owned(), owner.to_owned(), name.to_owned());
                 async move {
                     let claims = if kind == "lock" { &shared.locks } else { &shared.names };
-                    for _ in 0..20 {
-                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                        if claims.holds(&pid, &name) {
-                            return;
-                        }
-                        if let Some(Some(r)) = read_record(&shared, &key).await
-                            && r.value.0 == pid.as_bytes()
-                            && r.owner.as_deref() == Some(owner.as_str())
-                            && !claims.holds(&pid, &name)
-                        {
-                            tracing::warn!(%pid, %name, "{kind} {name} lost: its claim's outcome was unknown; given back");
-                            give_back(&shared, &key, r.version).await;
-                            return;
-                        }
-                    }
+                    watch_unknown(&shared, claims, (kind, &name), &key, &pid, &owner).await;
+                    claims.set_unknown(&pid, &name, false);
                 }
             };
             if let Some(spawner) = shared.mesh.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
@@ -83,6 +72,64 @@ pub(crate) async fn write_claim(
             }
             Err(HostError::unavailable(e.to_string()))
         }
+    }
+}
+
+/// Reads a claim of unknown outcome for a while: if the write landed after
+/// all while `pid` does not count it as held, gives the record back and
+/// logs the loss. Stops early once `pid` holds the claim or a call of its
+/// own settled it (see [`give_up`]).
+async fn watch_unknown(
+    shared: &Arc<Shared>,
+    claims: &Claims,
+    (kind, name): (&'static str, &str),
+    key: &str,
+    pid: &str,
+    owner: &str,
+) {
+    for _ in 0..20 {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        if claims.holds(pid, name) || !claims.is_unknown(pid, name) {
+            return;
+        }
+        if let Some(Some(r)) = read_record(shared, key).await
+            && r.value.0 == pid.as_bytes()
+            && r.owner.as_deref() == Some(owner)
+            && !claims.holds(pid, name)
+            && claims.is_unknown(pid, name)
+        {
+            tracing::warn!(%pid, %name, "{kind} {name} lost: its claim's outcome was unknown; given back");
+            give_back(shared, key, r.version).await;
+            return;
+        }
+    }
+}
+
+/// Settles a claim of unknown outcome that its process gives up (releases,
+/// unregisters) before the watcher did: a linearizable read decides. If
+/// the write landed, the record is given back and the call answers `true`,
+/// as if the claim had been known to land; if it did not (yet), `false`.
+async fn settle_unknown(
+    shared: &Arc<Shared>,
+    claims: &Claims,
+    key: &str,
+    pid: &str,
+    name: &str,
+) -> Result<Value, HostError> {
+    let Some(record) = read_record(shared, key).await else {
+        return Err(HostError::unavailable(format!(
+            "{name}: the outcome of this process's earlier claim is still unknown; try again"
+        )));
+    };
+    match record {
+        Some(r) if r.value.0 == pid.as_bytes() && r.owner.as_deref() == Some(me(shared).as_str()) => {
+            // Settled here; the watcher stops. (Not found, the write may
+            // still land later, so the watcher keeps looking.)
+            claims.set_unknown(pid, name, false);
+            let cmd = Command::Delete { key: key.to_owned(), cond: Cond::Version(r.version), now_ms: wall_ms() };
+            write(shared, cmd).await.map(|r| Value::Bool(r.applied))
+        }
+        _ => Ok(Value::Bool(false)),
     }
 }
 
@@ -257,7 +304,12 @@ pub(crate) async fn give_up(
     pid: &str,
     name: &str,
 ) -> Result<Value, HostError> {
-    let Some(version) = claims.take(pid, name) else { return Ok(Value::Bool(false)) };
+    let Some(version) = claims.take(pid, name) else {
+        if claims.is_unknown(pid, name) {
+            return settle_unknown(shared, claims, &key(name), pid, name).await;
+        }
+        return Ok(Value::Bool(false));
+    };
     let cmd = Command::Delete { key: key(name), cond: Cond::Version(version), now_ms: wall_ms() };
     let result = write(shared, cmd).await;
     if result.is_err() {
@@ -273,6 +325,9 @@ pub(crate) async fn give_up(
 #[derive(Default)]
 pub(crate) struct Claims {
     by_pid: Mutex<HashMap<String, Holder>>,
+    /// Claims whose write's outcome was reported unknown and is being
+    /// watched, as (pid, claim): see [`write_claim`] and [`give_up`].
+    unknown: Mutex<std::collections::HashSet<(String, String)>>,
 }
 
 /// One process's locks.
@@ -321,6 +376,21 @@ impl Claims {
             map.remove(pid);
         }
         token
+    }
+
+    /// Marks (or, with `on` false, unmarks) a claim whose outcome is unknown.
+    pub(crate) fn set_unknown(&self, pid: &str, name: &str, on: bool) {
+        let mut set = self.unknown.lock().unwrap_or_else(|e| e.into_inner());
+        if on {
+            set.insert((pid.to_owned(), name.to_owned()));
+        } else {
+            set.remove(&(pid.to_owned(), name.to_owned()));
+        }
+    }
+
+    /// Whether the outcome of `pid`'s claim on `name` is still unknown.
+    pub(crate) fn is_unknown(&self, pid: &str, name: &str) -> bool {
+        self.unknown.lock().unwrap_or_else(|e| e.into_inner()).contains(&(pid.to_owned(), name.to_owned()))
     }
 
     /// Whether any process holds a claim here.

@@ -264,6 +264,10 @@ fn rejoined_claims<'a>(p: &'a Parsed, kind: &'a str) -> impl Iterator<Item = (&'
     })
 }
 
+/// The error of a release or unregister that had to settle an earlier
+/// claim of unknown outcome first and could not read it.
+const UNSETTLED: &str = "the outcome of this process's earlier claim is still unknown";
+
 /// What a failed call means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Failure {
@@ -279,6 +283,9 @@ enum Failure {
 fn failure(kind: &str, msg: &str) -> Failure {
     match kind {
         "UNAVAILABLE" if msg.starts_with("no raft leader reachable") => Failure::NoEffect,
+        // A release or unregister that could not read whether the process's
+        // earlier claim (of unknown outcome) landed: it wrote nothing.
+        "UNAVAILABLE" if msg.contains(UNSETTLED) => Failure::NoEffect,
         "INVALID" => Failure::NoEffect,
         _ => Failure::Unknown,
     }

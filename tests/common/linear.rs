@@ -1223,9 +1223,14 @@ impl Model for Name {
                 Some((cur, _, false)) if cur.pid == h.pid => Some(None),
                 _ => None,
             },
-            (NameIn::Unregister(h), NameOut::Unregistered(false)) => {
-                s.as_ref().is_none_or(|(cur, _, lost)| cur.pid != h.pid || *lost).then(|| s.clone())
-            }
+            // PIDs repeat across a node's restarts: a process of a new
+            // incarnation does not hold what the same PID of the old one
+            // registered, and its node does not count it (the record stays
+            // until the leader removes it, or the new process takes it over).
+            (NameIn::Unregister(h), NameOut::Unregistered(false)) => s
+                .as_ref()
+                .is_none_or(|(cur, _, lost)| cur.pid != h.pid || cur.group != h.group || *lost)
+                .then(|| s.clone()),
             (NameIn::Lookup, NameOut::Found(pid)) => {
                 (s.as_ref().map(|(h, _, _)| &h.pid) == pid.as_ref()).then(|| s.clone())
             }
@@ -1563,6 +1568,24 @@ mod tests {
         assert!(check(&Name, &stale).is_err());
         stale.last_mut().unwrap().invoke = 0;
         check(&Name, &stale).unwrap();
+    }
+
+    #[test]
+    fn a_restarted_nodes_process_with_a_reused_pid_does_not_hold_the_old_name() {
+        let old = holder("n1.a.c1");
+        // The same PID string in the node's next incarnation.
+        let new = Holder { client: "n1.b.c1".into(), group: "n1.b".into(), pid: old.pid.clone() };
+        let other = holder("n2.a.c1");
+        let h = vec![
+            Op::done("a", 0, 10, nm(NameIn::Register(old.clone(), 0)), NameOut::Registered),
+            Op::done("b", 20, 30, nm(NameIn::Unregister(new.clone())), NameOut::Unregistered(false)),
+            Op::done("c", 40, 50, nm(NameIn::Register(other.clone(), 40)), NameOut::Exists(Some(old.pid.clone()))),
+        ];
+        check(&Name, &h).unwrap();
+        // The old incarnation's own process may not say so.
+        let mut wrong = h.clone();
+        wrong[1] = Op::done("a", 20, 30, nm(NameIn::Unregister(old.clone())), NameOut::Unregistered(false));
+        assert!(check(&Name, &wrong).is_err());
     }
 
     /// A tiny deterministic generator, so the test needs no crate.

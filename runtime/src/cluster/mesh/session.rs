@@ -58,11 +58,21 @@ pub(crate) enum SessionError {
     },
     /// This node's admission rules refused the peer (license, signature,
     /// node limit, a removed peer).
-    #[error("handshake failed: {0}")]
-    Refused(Refusal),
+    #[error("handshake failed: {reason} (node {peer})")]
+    Refused {
+        /// Why.
+        reason: Refusal,
+        /// The node refused.
+        peer: String,
+    },
     /// The peer's admission rules refused this node.
-    #[error("handshake failed: {0} (reported by the peer)")]
-    RefusedBy(Refusal),
+    #[error("handshake failed: {reason} (reported by node {peer})")]
+    RefusedBy {
+        /// Why.
+        reason: Refusal,
+        /// The node that refused.
+        peer: String,
+    },
     /// The peer sent bytes that are not frames.
     #[error("bad frame: {0}")]
     Frame(#[from] FrameError),
@@ -91,8 +101,8 @@ impl SessionError {
             self,
             SessionError::Handshake(_)
                 | SessionError::WrongPeer { .. }
-                | SessionError::Refused(_)
-                | SessionError::RefusedBy(_)
+                | SessionError::Refused { .. }
+                | SessionError::RefusedBy { .. }
         )
     }
 }
@@ -141,7 +151,7 @@ pub(crate) async fn dial(ctx: &Ctx, addr: SocketAddr, expect: &str) -> Result<(T
         Admit::Welcome(theirs) => {
             check_peer(ctx, &done.peer_name, &theirs, &done.peer_static)?;
         }
-        Admit::Refused(r) => return Err(SessionError::RefusedBy(r)),
+        Admit::Refused(reason) => return Err(SessionError::RefusedBy { reason, peer: done.peer_name }),
         Admit::Hello(_) => return Err(HandshakeError::UnexpectedMessage.into()),
     }
     Ok((stream, transport))
@@ -180,7 +190,7 @@ fn check_peer(ctx: &Ctx, name: &str, hello: &Hello, peer_static: &[u8; 32]) -> R
         .shared
         .access
         .admit(hello, Binding::MeshStatic(peer_static), crate::identity::unix_now())
-        .map_err(SessionError::Refused)?;
+        .map_err(|reason| SessionError::Refused { reason, peer: name.to_owned() })?;
     if fresh {
         tracing::info!(peer = %name, peer_id = %hello.peer_id().unwrap_or_default(), "admitted a new peer");
     }
@@ -203,9 +213,9 @@ pub(crate) async fn accept(ctx: &Ctx, stream: &mut TcpStream) -> Result<(String,
         return Err(HandshakeError::UnexpectedMessage.into());
     };
     if let Err(e) = check_peer(ctx, &done.peer_name, &theirs, &done.peer_static) {
-        if let SessionError::Refused(r) = e {
+        if let SessionError::Refused { reason, .. } = &e {
             // Tell the dialler why, so its operator sees the cause too.
-            let _ = send_sealed(stream, &mut transport, &Admit::Refused(r)).await;
+            let _ = send_sealed(stream, &mut transport, &Admit::Refused(*reason)).await;
         }
         return Err(e);
     }
