@@ -354,3 +354,20 @@ fn a_license_file_in_the_config_admits_and_a_bad_one_stops_start_up() {
         assert!(out.stderr.contains(why), "{}", out.describe());
     }
 }
+
+#[test]
+fn an_unwritable_data_dir_costs_a_single_node_its_identity_not_its_start() {
+    let hello = common::lua_fixture("hello.lua");
+    let out = common::run(
+        &["run", hello.to_str().unwrap(), "--set", "node.data_dir=/dev/null/wippy"],
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert!(out.stderr.contains("using a temporary one"), "{}", out.describe());
+
+    // A clustered node needs its identity: it refuses to start and says where.
+    let spec = Spec { data_dir: "/dev/null/wippy".into(), ..Spec::new("nodir", 1) };
+    let out = common::run_cmd(spec.command(), Duration::from_secs(20));
+    assert_eq!(out.code, Some(2), "{}", out.describe());
+    assert!(out.stderr.contains("node identity /dev/null/wippy/identity.json"), "{}", out.describe());
+}

@@ -119,7 +119,15 @@ impl Node {
             if opts.workers == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { opts.workers };
         let shared = Arc::new(Shared::new(opts.node_id.clone(), n, opts.memory_limit));
         shared.raft_client.store(opts.cluster.is_some() && opts.raft.is_none(), Ordering::Relaxed);
-        shared.access.configure(&opts.access, crate::identity::unix_now())?;
+        // A clustered node cannot run without its identity; a single node
+        // only shows it in the admin API, so a data dir it cannot write
+        // (a read-only home) costs it a temporary identity, not its start.
+        if let Err(e) = shared.access.configure(&opts.access, crate::identity::unix_now()) {
+            if opts.cluster.is_some() {
+                return Err(e.into());
+            }
+            tracing::warn!(error = %e, "node identity unavailable; using a temporary one");
+        }
         {
             let mut defs = shared.defs.write().unwrap_or_else(|e| e.into_inner());
             for d in app.definitions {
