@@ -13,7 +13,7 @@ use super::session::Session;
 pub(crate) enum ClusterCmd {
     /// The node's identity, membership counts, Raft, license and credential.
     Status,
-    /// Send this node's cluster state (peers, license, credential) to every peer now.
+    /// Send this node's groups, names, stores, credential and deactivations to every live peer now.
     Sync,
 }
 
