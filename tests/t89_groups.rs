@@ -161,7 +161,26 @@ fn after_a_partition_heals_one_eventual_registration_is_revoked_and_the_store_co
             nodes[*i].timed_lines().iter().any(|(t, l)| *t >= healed && l == "boss revoked: name revoked: boss")
         })
         .collect();
-    assert_eq!(revoked.len(), 1, "exactly one losing registration is revoked: {revoked:?}");
+    // On failure, what each node saw of "boss" and of the membership from
+    // the cut on, to tell a spurious registration from a missed revocation.
+    let seen = || {
+        let mut out = String::new();
+        for (i, n) in nodes.iter().enumerate() {
+            for (t, l) in n.timed_lines() {
+                if t >= started && (l.starts_with("boss") || l.starts_with("members")) {
+                    out.push_str(&format!("x{} +{:>6} ms {l}\n", i + 1, (t - started).as_millis()));
+                }
+            }
+        }
+        out
+    };
+    assert_eq!(
+        revoked.len(),
+        1,
+        "exactly one losing registration is revoked: {revoked:?} (healed at +{} ms)\n{}",
+        (healed - started).as_millis(),
+        seen()
+    );
     for n in nodes.iter_mut() {
         wait_last(n, "crdt", CONVERGED, T);
     }
