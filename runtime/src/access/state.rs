@@ -95,6 +95,15 @@ pub enum AccessError {
     },
 }
 
+/// What `peers add` adds to an admission.
+#[derive(Debug, Default)]
+pub(crate) struct Joining {
+    /// The admin API address the operator gave for the peer.
+    pub(crate) api_address: Option<String>,
+    /// The adding node's credential, for a node that has no peers yet.
+    pub(crate) credential: Option<Credential>,
+}
+
 /// Mutable facts about this node.
 struct Inner {
     key: NodeKey,
@@ -243,10 +252,33 @@ impl Access {
 
     /// Checks a peer's hello; on success records the peer in the book.
     pub(crate) fn admit(&self, peer: &Hello, binding: Binding<'_>, now: u64) -> Result<bool, Refusal> {
+        self.admit_with(peer, binding, now, Joining::default())
+    }
+
+    /// [`Access::admit`] for the two sides of `peers add`: what the
+    /// operator said about the peer, and the credential the adding node
+    /// hands over (see [`Access::adopt_credential`]).
+    pub(crate) fn admit_with(
+        &self,
+        peer: &Hello,
+        binding: Binding<'_>,
+        now: u64,
+        joining: Joining,
+    ) -> Result<bool, Refusal> {
         let local = self.local();
         let mut book = self.book();
         admission::check(&local, &book, peer, binding, now)?;
-        Ok(book.admit(peer.seen(), now))
+        // Taken while the book still shows whether this node is alone.
+        if let Some(c) = joining.credential
+            && book.active_others(&self.node) == 0
+        {
+            self.adopt_credential(c);
+        }
+        let mut seen = peer.seen();
+        if joining.api_address.is_some() {
+            seen.api_address = joining.api_address;
+        }
+        Ok(book.admit(seen, now))
     }
 
     /// Installs a license (bootstrap). Returns the new credential's client
@@ -299,13 +331,10 @@ impl Access {
         self.sync.lock().unwrap_or_else(|e| e.into_inner()).credential.as_ref()?.accepts(client_id, secret, now)
     }
 
-    /// Takes the credential of the cluster this node is being added to,
-    /// when it has no peers yet (see `dial::HandshakeRequest`). Returns
-    /// whether it did.
-    pub(crate) fn adopt_credential(&self, theirs: Credential) -> bool {
-        if self.book().active_others(&self.node) > 0 {
-            return false;
-        }
+    /// Takes the credential of the cluster this node is being added to (the
+    /// caller checked it has no peers yet; see `dial::HandshakeRequest`).
+    /// Returns whether it changed.
+    fn adopt_credential(&self, theirs: Credential) -> bool {
         let mut sync = self.sync.lock().unwrap_or_else(|e| e.into_inner());
         if sync.credential.as_ref() == Some(&theirs) {
             return false;

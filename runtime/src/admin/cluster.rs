@@ -17,7 +17,8 @@ use super::auth::require;
 use super::reply::{ApiError, ApiResult, ok, parse_json};
 use crate::access::AccessError;
 use crate::access::dial::{HandshakeRequest, HandshakeResponse};
-use crate::identity::admission::{Binding, check};
+use crate::access::state::Joining;
+use crate::identity::admission::Binding;
 use crate::identity::license::License;
 use crate::identity::token::{CLUSTER_ADMIN, PEERS_READ};
 use crate::identity::{unb64, unix_now};
@@ -119,10 +120,7 @@ pub(super) async fn status(State(state): State<Arc<AppState>>, headers: HeaderMa
     }
     let members: serde_json::Map<String, Value> = MemberState::ALL
         .iter()
-        .map(|s| {
-            let label = if s.as_str() == "dead" { "down" } else { s.as_str() };
-            (label.to_owned(), json!(counts[*s as usize]))
-        })
+        .map(|s| (super::peers::state_label(*s).to_owned(), json!(counts[*s as usize])))
         .collect();
     let raft = shared.raft_status.read().unwrap_or_else(|e| e.into_inner()).clone().map(|r| {
         json!({
@@ -190,16 +188,9 @@ pub(super) async fn handshake(State(state): State<Arc<AppState>>, body: Bytes) -
     let req: HandshakeRequest = parse_json(&body)?;
     let challenge =
         unb64::<32>(&req.challenge).ok_or_else(|| ApiError::bad_request("challenge: not 32 bytes of base64"))?;
-    // Before admitting the caller, while this node may still count as alone.
-    if let Some(c) = req.credential.clone() {
-        let local = shared.access.local();
-        let now = unix_now();
-        let admissible = check(&local, &shared.access.book(), &req.hello, Binding::Challenge(&challenge), now).is_ok();
-        if admissible {
-            shared.access.adopt_credential(c);
-        }
-    }
-    let fresh = shared.access.admit(&req.hello, Binding::Challenge(&challenge), unix_now()).map_err(|r| {
+    let joining = Joining { api_address: None, credential: req.credential.clone() };
+    let binding = Binding::Challenge(&challenge);
+    let fresh = shared.access.admit_with(&req.hello, binding, unix_now(), joining).map_err(|r| {
         tracing::warn!(peer = %req.hello.node, reason = %r, "admin: refused a peer's handshake");
         ApiError::refused(r)
     })?;

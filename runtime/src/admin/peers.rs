@@ -19,27 +19,34 @@ use super::AppState;
 use super::auth::require;
 use super::reply::{ApiError, ApiResult, ok, parse_json};
 use crate::access::dial::{self, DialError, HandshakeRequest};
+use crate::access::state::Joining;
 use crate::identity::admission::{self, Binding};
 use crate::identity::peers::{PeerRecord, PeerState};
 use crate::identity::token::{PEERS_READ, PEERS_WRITE};
 use crate::identity::{b64, unix_now};
-use crate::shared::Shared;
+use crate::shared::{MemberState, Shared};
 
 /// How long a node that removed itself waits before it stops, so the
 /// answer and its deactivation reach the others first.
 const LEAVE_DELAY: std::time::Duration = std::time::Duration::from_millis(1500);
 
+/// A gossip state as the API names it (operators say "down", not "dead").
+pub(super) fn state_label(state: MemberState) -> &'static str {
+    match state {
+        MemberState::Dead => "down",
+        other => other.as_str(),
+    }
+}
+
 /// What gossip says about node `node` now.
 fn gossip_state(shared: &Shared, node: &str) -> &'static str {
     let view = shared.cluster.read().unwrap_or_else(|e| e.into_inner());
-    view.as_ref()
-        .and_then(|v| v.iter().find(|m| m.name == node))
-        .map_or("unknown", |m| if m.state.as_str() == "dead" { "down" } else { m.state.as_str() })
+    view.as_ref().and_then(|v| v.iter().find(|m| m.name == node)).map_or("unknown", |m| state_label(m.state))
 }
 
 /// A book record as the API shows it.
 fn peer_json(shared: &Shared, r: &PeerRecord) -> Value {
-    let local = r.peer_id == shared.access.key().peer_id();
+    let local = r.node == shared.node_id;
     let (api, gossip) = if local {
         let me = shared.access.local();
         (me.api_address, me.gossip_address)
@@ -212,15 +219,11 @@ pub(super) async fn add(State(state): State<Arc<AppState>>, headers: HeaderMap, 
     if exists {
         return Err(ApiError::new(StatusCode::CONFLICT, "peer_exists", "peer already exists in cluster"));
     }
-    let mut seen = theirs.seen();
-    seen.api_address = Some(address.clone());
-    {
-        let local = shared.access.local();
-        let mut book = shared.access.book();
-        admission::check(&local, &book, &theirs, Binding::Challenge(&challenge), unix_now())
-            .map_err(ApiError::refused)?;
-        book.admit(seen, unix_now());
-    }
+    let joining = Joining { api_address: Some(address.clone()), credential: None };
+    shared
+        .access
+        .admit_with(&theirs, Binding::Challenge(&challenge), unix_now(), joining)
+        .map_err(ApiError::refused)?;
     if let Some(gossip) = theirs.gossip_address.as_deref().and_then(|a| a.parse().ok()) {
         shared.access.request_join(gossip);
     }
