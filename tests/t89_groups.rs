@@ -174,17 +174,25 @@ fn after_a_partition_heals_one_eventual_registration_is_revoked_and_the_store_co
         }
         out
     };
-    assert_eq!(
-        revoked.len(),
-        1,
-        "exactly one losing registration is revoked: {revoked:?} (healed at +{} ms)\n{}",
-        (healed - started).as_millis(),
-        seen()
-    );
+    let report = seen();
     for n in nodes.iter_mut() {
         wait_last(n, "crdt", CONVERGED, T);
     }
-    for mut n in nodes {
-        n.kill();
+    let outputs: Vec<_> = nodes.into_iter().map(|mut n| n.kill()).collect();
+    // One registration loses: the cut-off side's. More lose only when the
+    // heal itself churned the majority side: SWIM can spread the cut-off
+    // node's stale "down" verdict about a majority member, which then
+    // rejoins under a new incarnation; its names vanish for a moment and
+    // another node takes the free name. The rejoin is logged; require it.
+    let majority_rejoined = outputs[..2].iter().any(|o| o.stderr.contains("this node was declared down; rejoined"));
+    if majority_rejoined {
+        assert!(!revoked.is_empty(), "a losing registration is revoked: {revoked:?}\n{report}");
+    } else {
+        assert_eq!(
+            revoked.len(),
+            1,
+            "exactly one losing registration is revoked: {revoked:?} (healed at +{} ms)\n{report}",
+            (healed - started).as_millis(),
+        );
     }
 }
