@@ -56,15 +56,14 @@ pub(crate) async fn write_claim(
         Ok(_) => Err(HostError { kind: "INTERNAL", message: "raft answered a different request".into() }),
         Err(e @ ClientError::NoLeader(_)) => Err(HostError::unavailable(e.to_string())),
         Err(e @ ClientError::Unknown(_)) => {
-            let claims = if kind == "lock" { &shared.locks } else { &shared.names };
-            claims.set_unknown(pid, name, true);
+            claims_of(shared, kind).set_unknown(pid, name, Some(owner));
             let watch = {
                 let (shared, key, pid, owner, name) =
                     (shared.clone(), key, pid.to_owned(), owner.to_owned(), name.to_owned());
                 async move {
-                    let claims = if kind == "lock" { &shared.locks } else { &shared.names };
+                    let claims = claims_of(&shared, kind);
                     watch_unknown(&shared, claims, (kind, &name), &key, &pid, &owner).await;
-                    claims.set_unknown(&pid, &name, false);
+                    claims.set_unknown(&pid, &name, None);
                 }
             };
             if let Some(spawner) = shared.mesh.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
@@ -73,6 +72,16 @@ pub(crate) async fn write_claim(
             Err(HostError::unavailable(e.to_string()))
         }
     }
+}
+
+/// The bookkeeping of claims of `kind` ("lock" or "name").
+fn claims_of<'a>(shared: &'a Shared, kind: &str) -> &'a Claims {
+    if kind == "lock" { &shared.locks } else { &shared.names }
+}
+
+/// Whether `r` is the claim `pid` wrote as `owner`.
+fn written_by(r: &Record, pid: &str, owner: &str) -> bool {
+    r.value.0 == pid.as_bytes() && r.owner.as_deref() == Some(owner)
 }
 
 /// Reads a claim of unknown outcome for a while: if the write landed after
@@ -89,14 +98,15 @@ async fn watch_unknown(
 ) {
     for _ in 0..20 {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        if claims.holds(pid, name) || !claims.is_unknown(pid, name) {
+        if claims.holds(pid, name) || claims.unknown_owner(pid, name).is_none() {
             return;
         }
+        // Checked again after the read: a call of the process may have
+        // settled the claim meanwhile.
         if let Some(Some(r)) = read_record(shared, key).await
-            && r.value.0 == pid.as_bytes()
-            && r.owner.as_deref() == Some(owner)
+            && written_by(&r, pid, owner)
             && !claims.holds(pid, name)
-            && claims.is_unknown(pid, name)
+            && claims.unknown_owner(pid, name).is_some()
         {
             tracing::warn!(%pid, %name, "{kind} {name} lost: its claim's outcome was unknown; given back");
             give_back(shared, key, r.version).await;
@@ -113,8 +123,8 @@ async fn settle_unknown(
     shared: &Arc<Shared>,
     claims: &Claims,
     key: &str,
-    pid: &str,
-    name: &str,
+    (pid, name): (&str, &str),
+    owner: &str,
 ) -> Result<Value, HostError> {
     let Some(record) = read_record(shared, key).await else {
         return Err(HostError::unavailable(format!(
@@ -122,10 +132,10 @@ async fn settle_unknown(
         )));
     };
     match record {
-        Some(r) if r.value.0 == pid.as_bytes() && r.owner.as_deref() == Some(me(shared).as_str()) => {
+        Some(r) if written_by(&r, pid, owner) => {
             // Settled here; the watcher stops. (Not found, the write may
             // still land later, so the watcher keeps looking.)
-            claims.set_unknown(pid, name, false);
+            claims.set_unknown(pid, name, None);
             let cmd = Command::Delete { key: key.to_owned(), cond: Cond::Version(r.version), now_ms: wall_ms() };
             write(shared, cmd).await.map(|r| Value::Bool(r.applied))
         }
@@ -305,8 +315,8 @@ pub(crate) async fn give_up(
     name: &str,
 ) -> Result<Value, HostError> {
     let Some(version) = claims.take(pid, name) else {
-        if claims.is_unknown(pid, name) {
-            return settle_unknown(shared, claims, &key(name), pid, name).await;
+        if let Some(owner) = claims.unknown_owner(pid, name) {
+            return settle_unknown(shared, claims, &key(name), (pid, name), &owner).await;
         }
         return Ok(Value::Bool(false));
     };
@@ -326,8 +336,9 @@ pub(crate) async fn give_up(
 pub(crate) struct Claims {
     by_pid: Mutex<HashMap<String, Holder>>,
     /// Claims whose write's outcome was reported unknown and is being
-    /// watched, as (pid, claim): see [`write_claim`] and [`give_up`].
-    unknown: Mutex<std::collections::HashSet<(String, String)>>,
+    /// watched: (pid, claim) to the owner the write named. See
+    /// [`write_claim`] and [`give_up`].
+    unknown: Mutex<HashMap<(String, String), String>>,
 }
 
 /// One process's locks.
@@ -378,19 +389,20 @@ impl Claims {
         token
     }
 
-    /// Marks (or, with `on` false, unmarks) a claim whose outcome is unknown.
-    pub(crate) fn set_unknown(&self, pid: &str, name: &str, on: bool) {
-        let mut set = self.unknown.lock().unwrap_or_else(|e| e.into_inner());
-        if on {
-            set.insert((pid.to_owned(), name.to_owned()));
-        } else {
-            set.remove(&(pid.to_owned(), name.to_owned()));
-        }
+    /// Marks a claim whose outcome is unknown, with the owner its write
+    /// named (`None` unmarks it).
+    pub(crate) fn set_unknown(&self, pid: &str, name: &str, owner: Option<&str>) {
+        let mut map = self.unknown.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (pid.to_owned(), name.to_owned());
+        match owner {
+            Some(o) => map.insert(key, o.to_owned()),
+            None => map.remove(&key),
+        };
     }
 
-    /// Whether the outcome of `pid`'s claim on `name` is still unknown.
-    pub(crate) fn is_unknown(&self, pid: &str, name: &str) -> bool {
-        self.unknown.lock().unwrap_or_else(|e| e.into_inner()).contains(&(pid.to_owned(), name.to_owned()))
+    /// The owner of `pid`'s claim on `name` while its outcome is unknown.
+    pub(crate) fn unknown_owner(&self, pid: &str, name: &str) -> Option<String> {
+        self.unknown.lock().unwrap_or_else(|e| e.into_inner()).get(&(pid.to_owned(), name.to_owned())).cloned()
     }
 
     /// Whether any process holds a claim here.

@@ -104,12 +104,10 @@ pub(crate) struct Joining {
     pub(crate) credential: Option<Credential>,
 }
 
-/// Mutable facts about this node.
+/// Mutable facts about this node: itself as it presents itself, and the
+/// options in force.
 struct Inner {
-    key: NodeKey,
-    license: Option<License>,
-    api_address: Option<String>,
-    gossip_address: Option<String>,
+    me: Local,
     opts: AccessOptions,
 }
 
@@ -133,10 +131,13 @@ impl Access {
         Access {
             node: node.to_owned(),
             inner: RwLock::new(Inner {
-                key: NodeKey::from_seed(rand::random()),
-                license: None,
-                api_address: None,
-                gossip_address: None,
+                me: Local {
+                    node: node.to_owned(),
+                    key: NodeKey::from_seed(rand::random()),
+                    license: None,
+                    api_address: None,
+                    gossip_address: None,
+                },
                 opts: AccessOptions::default(),
             }),
             book: Mutex::new(PeerBook::default()),
@@ -163,7 +164,7 @@ impl Access {
         }
         let key = match dir {
             Some(d) => NodeKey::load_or_create(d)?,
-            None => self.read().key.clone(),
+            None => self.read().me.key.clone(),
         };
         let file = match (&opts.license_file, dir) {
             (Some(file), _) => Some(file.clone()),
@@ -196,8 +197,8 @@ impl Access {
         *self.book() = book;
         *self.sync.lock().unwrap_or_else(|e| e.into_inner()) = sync;
         let mut inner = self.write();
-        inner.key = key;
-        inner.license = license;
+        inner.me.key = key;
+        inner.me.license = license;
         inner.opts = opts.clone();
         Ok(())
     }
@@ -209,12 +210,12 @@ impl Access {
 
     /// This node's key.
     pub(crate) fn key(&self) -> NodeKey {
-        self.read().key.clone()
+        self.read().me.key.clone()
     }
 
     /// The installed license.
     pub(crate) fn license(&self) -> Option<License> {
-        self.read().license.clone()
+        self.read().me.license.clone()
     }
 
     /// The options in force.
@@ -224,24 +225,17 @@ impl Access {
 
     /// The node as it presents itself.
     pub(crate) fn local(&self) -> Local {
-        let inner = self.read();
-        Local {
-            node: self.node.clone(),
-            key: inner.key.clone(),
-            license: inner.license.clone(),
-            api_address: inner.api_address.clone(),
-            gossip_address: inner.gossip_address.clone(),
-        }
+        self.read().me.clone()
     }
 
     /// Records where the admin API and gossip listen, once they do.
     pub(crate) fn set_addresses(&self, api: Option<String>, gossip: Option<String>) {
         let mut inner = self.write();
         if api.is_some() {
-            inner.api_address = api;
+            inner.me.api_address = api;
         }
         if gossip.is_some() {
-            inner.gossip_address = gossip;
+            inner.me.gossip_address = gossip;
         }
     }
 
@@ -287,7 +281,7 @@ impl Access {
         license.verify()?;
         license.check_current(now)?;
         let mut inner = self.write();
-        match &inner.license {
+        match &inner.me.license {
             Some(current)
                 if current.same_cluster(&license) && current.issuer_public_key == license.issuer_public_key => {}
             Some(current) => return Err(AccessError::AlreadyBootstrapped(current.license_id.clone())),
@@ -297,10 +291,10 @@ impl Access {
                     write_atomic(&path, &license.to_json(), false).map_err(|e| io_err(&path, e))?;
                 }
                 tracing::info!(license = %license.license_id, cluster = %license.cluster_id, "license installed");
-                inner.license = Some(license);
+                inner.me.license = Some(license);
             }
         }
-        let origin = inner.key.peer_id().to_owned();
+        let origin = inner.me.key.peer_id().to_owned();
         drop(inner);
         let mut sync = self.sync.lock().unwrap_or_else(|e| e.into_inner());
         if sync.credential.is_some() {
@@ -315,8 +309,10 @@ impl Access {
 
     /// Rotates the credential; returns the new version and its secret.
     pub(crate) fn rotate(&self, now: u64) -> Result<(Credential, String), AccessError> {
-        let grace = self.read().opts.credential_grace.as_secs();
-        let origin = self.read().key.peer_id().to_owned();
+        let (grace, origin) = {
+            let inner = self.read();
+            (inner.opts.credential_grace.as_secs(), inner.me.key.peer_id().to_owned())
+        };
         let mut sync = self.sync.lock().unwrap_or_else(|e| e.into_inner());
         let current = sync.credential.as_ref().ok_or(AccessError::NoCredential)?;
         let (next, secret) = current.rotate(origin, now, grace, rand::random());

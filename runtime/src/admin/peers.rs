@@ -205,7 +205,7 @@ pub(super) async fn add(State(state): State<Arc<AppState>>, headers: HeaderMap, 
         DialError::Timeout => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "connection_timeout", e.to_string()),
         DialError::Remote { code, message, .. } => {
             let status = if code == "peer_exists" { StatusCode::CONFLICT } else { StatusCode::FORBIDDEN };
-            ApiError::new(status, leak_code(&code), message)
+            ApiError::new(status, known_code(&code), message)
         }
         DialError::Other(_) => ApiError::new(StatusCode::BAD_GATEWAY, "handshake_failed", e.to_string()),
     })?;
@@ -232,18 +232,14 @@ pub(super) async fn add(State(state): State<Arc<AppState>>, headers: HeaderMap, 
     Ok((StatusCode::CREATED, Json(peer_json(shared, &record))).into_response())
 }
 
-/// The remote node's error codes, as the static strings [`ApiError`]
-/// holds; an unknown code is reported as a generic handshake failure.
-fn leak_code(code: &str) -> &'static str {
-    const KNOWN: [&str; 8] = [
-        "license_mismatch",
-        "invalid_signature",
-        "node_limit_exceeded",
-        "license_expired",
-        "peer_deactivated",
-        "peer_removed",
-        "peer_exists",
-        "not_clustered",
-    ];
-    KNOWN.into_iter().find(|k| *k == code).unwrap_or("handshake_failed")
+/// The remote node's error code as one of the static strings [`ApiError`]
+/// holds: a refusal's, or the two other answers `peers add` expects; any
+/// other is reported as a generic handshake failure.
+fn known_code(code: &str) -> &'static str {
+    admission::Refusal::ALL
+        .map(admission::Refusal::code)
+        .into_iter()
+        .chain(["peer_exists", "not_clustered"])
+        .find(|k| *k == code)
+        .unwrap_or("handshake_failed")
 }

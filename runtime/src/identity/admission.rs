@@ -47,6 +47,16 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Every refusal.
+    pub const ALL: [Refusal; 6] = [
+        Refusal::LicenseMismatch,
+        Refusal::InvalidSignature,
+        Refusal::NodeLimitExceeded,
+        Refusal::LicenseExpired,
+        Refusal::Deactivated,
+        Refusal::Removed,
+    ];
+
     /// A stable machine-readable code for API errors.
     pub fn code(self) -> &'static str {
         match self {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::{POLL, RECV_BUF, RETRY_MAX, RETRY_MIN};
 use crate::cluster::events::ClusterEvent;
-use crate::cluster::membership::driver::{Effects, Membership, MembershipEvent, Timer};
+use crate::cluster::membership::driver::{Effects, Membership, MembershipError, MembershipEvent, Timer};
 use crate::cluster::membership::identity::NodeIdentity;
 use crate::cluster::membership::keyring::Keyring;
 use crate::cluster::membership::seal::NONCE_LEN;
@@ -181,11 +181,10 @@ impl Service {
         if requested.is_empty() {
             return;
         }
-        let me = self.membership.identity().clone();
-        for addr in requested.into_iter().filter(|a| *a != me.addr) {
+        let me = self.membership.identity().addr;
+        for addr in requested.into_iter().filter(|a| *a != me) {
             tracing::info!(%addr, "gossip: joining a peer added by an operator");
-            let to = NodeIdentity { addr, r#gen: 0, name: String::new(), failure_domain: String::new(), ..me.clone() };
-            if let Err(e) = self.membership.announce(to, now) {
+            if let Err(e) = self.announce_to(addr, now) {
                 tracing::warn!(%addr, error = %e, "gossip: announce refused");
             }
             if !self.join.contains(&addr.to_string()) {
@@ -193,6 +192,15 @@ impl Service {
             }
         }
         self.apply(now);
+    }
+
+    /// Announces this node to whoever listens at `addr`. foca accepts an
+    /// announce whose destination has the right address whatever the rest
+    /// of the identity says.
+    fn announce_to(&mut self, addr: SocketAddr, now: Instant) -> Result<(), MembershipError> {
+        let me = self.membership.identity().clone();
+        let to = NodeIdentity { addr, r#gen: 0, name: String::new(), failure_domain: String::new(), ..me };
+        self.membership.announce(to, now)
     }
 
     /// Announces to every seed while we know no member, backing off from
@@ -206,23 +214,17 @@ impl Service {
             self.retry_at = None;
             return;
         }
-        let me = self.membership.identity().clone();
+        let me = self.membership.identity().addr;
+        let mut targets = Vec::new();
         for seed in &self.join {
-            let addrs = match seed.to_socket_addrs() {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::debug!(%seed, error = %e, "gossip: cannot resolve seed");
-                    continue;
-                }
-            };
-            for addr in addrs.filter(|a| *a != me.addr) {
-                // foca accepts an announce whose destination has the right
-                // address whatever the rest of the identity says.
-                let to =
-                    NodeIdentity { addr, r#gen: 0, name: String::new(), failure_domain: String::new(), ..me.clone() };
-                if let Err(e) = self.membership.announce(to, now) {
-                    tracing::debug!(%addr, error = %e, "gossip: announce refused");
-                }
+            match seed.to_socket_addrs() {
+                Ok(addrs) => targets.extend(addrs.filter(|a| *a != me)),
+                Err(e) => tracing::debug!(%seed, error = %e, "gossip: cannot resolve seed"),
+            }
+        }
+        for addr in targets {
+            if let Err(e) = self.announce_to(addr, now) {
+                tracing::debug!(%addr, error = %e, "gossip: announce refused");
             }
         }
         self.apply(now);
