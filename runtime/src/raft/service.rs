@@ -130,6 +130,16 @@ impl RaftService {
         let local = LocalRaft { raft: raft.clone(), sm: sm.clone(), assembly: Default::default() };
         shared.raft_transport.set_endpoint(Some(Arc::new(local.clone())));
         *shared.raft_local.write().unwrap_or_else(|e| e.into_inner()) = Some(local);
+        // Processes start right after this returns, before the first round
+        // publishes a status: until then the node is a member-to-be, not a
+        // node without Raft (`system.raft.role()` must not fail).
+        *shared.raft_status.write().unwrap_or_else(|e| e.into_inner()) = Some(wippy_lua_stdlib::RaftStatus {
+            role: "non-member".to_owned(),
+            term: 0,
+            commit_index: 0,
+            leader: String::new(),
+            stats: Vec::new(),
+        });
         *shared.raft_liveness.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((Instant::now(), opts.heartbeat_timeout));
         #[cfg(test)]
