@@ -143,6 +143,62 @@ async fn settle_unknown(
     }
 }
 
+/// Whether `pid` still holds claim `name` (record `key`), which this node
+/// counts as held: checked with a linearizable read, because while this
+/// node was out of contact the majority may have declared it gone and
+/// removed the record (a repeated register or acquire must not answer from
+/// bookkeeping that the cluster has moved past). A claim found gone is
+/// dropped from the bookkeeping and the holder told, as in [`revoke_all`].
+/// Called with the claim counted in (`claims.begin`); lands it either way.
+pub(crate) async fn still_held(
+    shared: &Arc<Shared>,
+    claims: &Claims,
+    (kind, key): (&'static str, &str),
+    (pid, name): (&str, &str),
+) -> Result<bool, HostError> {
+    let Some(version) = claims.version(pid, name) else {
+        claims.land(pid, name, None);
+        return Ok(false);
+    };
+    let record = match client::request(shared, Request::Read(Query::Get { key: key.to_owned() })).await {
+        Ok(Reply::Entry(r)) => r,
+        other => {
+            claims.land(pid, name, None);
+            return Err(match other {
+                Err(e) => HostError::unavailable(e.to_string()),
+                Ok(_) => HostError { kind: "INTERNAL", message: "raft answered a different request".into() },
+            });
+        }
+    };
+    if record.is_some_and(|r| r.version == version && r.value.0 == pid.as_bytes()) {
+        claims.land(pid, name, None);
+        return Ok(true);
+    }
+    // Dropped only if it is still the claim read against.
+    if claims.version(pid, name) == Some(version) {
+        claims.take(pid, name);
+        let reason = format!("{kind} {name} lost: the cluster removed it while this node was out of contact");
+        tracing::warn!(%pid, %name, "{reason}");
+        cancel(shared, pid, reason);
+    }
+    claims.land(pid, name, None);
+    Ok(false)
+}
+
+/// Tells process `pid` of this node that it lost a claim: a CANCEL event
+/// with `reason`.
+fn cancel(shared: &Shared, pid: &str, reason: String) {
+    if let Ok(p) = crate::pid::Pid::parse(pid) {
+        shared.route(Envelope::Event {
+            to: p.counter,
+            kind: EventKind::Cancel,
+            from: String::new(),
+            result: Ok(Value::Nil),
+            reason,
+        });
+    }
+}
+
 /// The record at `key` by a linearizable read: `None` when the read
 /// failed, `Some(None)` when there is no record.
 async fn read_record(shared: &Arc<Shared>, key: &str) -> Option<Option<Record>> {
@@ -270,15 +326,7 @@ pub(crate) fn revoke_all(
     for (pid, name, _) in &lost {
         let reason = reason(name);
         tracing::warn!(%pid, %name, "{reason}");
-        if let Ok(p) = crate::pid::Pid::parse(pid) {
-            shared.route(Envelope::Event {
-                to: p.counter,
-                kind: EventKind::Cancel,
-                from: String::new(),
-                result: Ok(Value::Nil),
-                reason,
-            });
-        }
+        cancel(shared, pid, reason);
     }
     let shared = shared.clone();
     spawner.spawn(async move {
@@ -355,6 +403,12 @@ struct Holder {
 impl Claims {
     pub(crate) fn begin(&self, pid: &str) {
         self.by_pid.lock().unwrap_or_else(|e| e.into_inner()).entry(pid.to_owned()).or_default().pending += 1;
+    }
+
+    /// The version of the write by which `pid` holds claim `name` here.
+    pub(crate) fn version(&self, pid: &str, name: &str) -> Option<u64> {
+        let map = self.by_pid.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(pid).and_then(|h| h.locks.get(name).copied())
     }
 
     /// Whether `pid` holds claim `name` here.

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use wippy_lua_stdlib::{HostError, Value};
 
-use crate::claims::{claim, give_back_on_exit, give_up, revoke_all as revoke, settle, write_claim};
+use crate::claims::{claim, give_back_on_exit, give_up, revoke_all as revoke, settle, still_held, write_claim};
 use crate::shared::Shared;
 
 /// Pause between tries of an acquire that waits for a held lock.
@@ -61,10 +61,13 @@ pub(crate) async fn client_lease(shared: Arc<Shared>, lease: Duration) {
 /// before the process could exit.
 pub(crate) async fn acquire(shared: &Arc<Shared>, pid: &str, name: &str, wait: Duration) -> Result<Value, HostError> {
     // Already held: no write, so an unknown outcome can never be mistaken
-    // for a fresh acquire (see `claims::write_claim`).
+    // for a fresh acquire (see `claims::write_claim`); a linearizable read
+    // confirms the record is still this one.
     if shared.locks.holds(pid, name) {
-        shared.locks.land(pid, name, None);
-        return Err(HostError::already_exists(format!("lock held: {name} (by this process)")));
+        if still_held(shared, &shared.locks, ("lock", &key(name)), (pid, name)).await? {
+            return Err(HostError::already_exists(format!("lock held: {name} (by this process)")));
+        }
+        shared.locks.begin(pid);
     }
     let deadline = Instant::now() + wait;
     let mut owner: String;

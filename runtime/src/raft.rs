@@ -47,6 +47,8 @@ pub(crate) mod types;
 pub(crate) mod upkeep;
 
 #[cfg(test)]
+mod claims_test;
+#[cfg(test)]
 mod service_test;
 #[cfg(test)]
 mod test_cluster;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use wippy_lua_stdlib::{HostError, Value};
 
-use crate::claims::{claim_if, give_back_on_exit, give_up, revoke_all as revoke, settle, write_claim};
+use crate::claims::{claim_if, give_back_on_exit, give_up, revoke_all as revoke, settle, still_held, write_claim};
 use crate::raft::state_machine::wall_ms;
 use crate::raft::types::Cond;
 use crate::shared::Shared;
@@ -35,12 +35,16 @@ pub(crate) async fn register(shared: &Arc<Shared>, name: &str, pid: &str) -> Res
             "strong name reservation pending for a different process: {name}"
         )));
     }
-    // Already held: registering again succeeds without a write.
+    // Already held: registering again succeeds without a write, once a
+    // linearizable read shows the record is still this one.
     if shared.names.holds(pid, name) {
-        shared.names.land(pid, name, None);
-        return Ok(Value::Bool(true));
+        if still_held(shared, &shared.names, ("name", &key(name)), (pid, name)).await? {
+            return Ok(Value::Bool(true));
+        }
+        shared.names.begin(pid);
     }
     let mut cond = Cond::Absent;
+    let mut took_over = false;
     loop {
         let (cmd, owner) = claim_if(shared, key(name), pid, cond);
         let outcome = write_claim(shared, cmd, ("name", name), pid, &owner).await;
@@ -58,14 +62,26 @@ pub(crate) async fn register(shared: &Arc<Shared>, name: &str, pid: &str) -> Res
             // The process's own record, but this node no longer counts it
             // as held (it was revoked when the node rejoined): owned by the
             // old incarnation, it is about to be removed. Take it over once.
-            Ok(r) if r.previous.as_deref() == Some(pid.as_bytes()) && cond == Cond::Absent => {
+            Ok(r) if r.previous.as_deref() == Some(pid.as_bytes()) && !took_over => {
                 cond = Cond::Version(r.version);
+                took_over = true;
+                shared.names.begin(pid);
+                continue;
+            }
+            // The old record went (the leader removed it with the old
+            // incarnation) between the two writes: the name is free, so
+            // claim it as any other free name, once.
+            Ok(r) if r.previous.is_none() && cond != Cond::Absent => {
+                cond = Cond::Absent;
                 shared.names.begin(pid);
                 continue;
             }
             Ok(r) => {
-                let holder = r.previous.map(|p| String::from_utf8_lossy(&p).into_owned()).unwrap_or_default();
-                Err(HostError::already_exists(format!("name {name} is already registered to {holder}")))
+                let holder = r.previous.map(|p| String::from_utf8_lossy(&p).into_owned());
+                Err(HostError::already_exists(match holder {
+                    Some(holder) => format!("name {name} is already registered to {holder}"),
+                    None => format!("name {name} is already registered"),
+                }))
             }
             Err(e) => Err(e),
         };
