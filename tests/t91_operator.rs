@@ -225,9 +225,17 @@ fn three_nodes_add_peers_rotate_the_credential_and_one_removes_itself() {
     assert_ne!(out.code, Some(0), "{}", out.describe());
     assert!(out.stderr.contains("removed itself"), "{}", out.describe());
 
-    // Deleting a remote peer on n1: it is marked removed there.
+    // Deleting a remote peer on n1: it is marked removed there, the
+    // connection it holds into n1 closes at once, and its next ones are
+    // refused.
     let (status, body) = nodes[0].req("DELETE", &format!("/v1/peers/{}", peer_id(&nodes[1], &t1)), None, Some(&t1));
     assert_eq!((status, body["status"].as_str()), (200, Some("removed")), "{body}");
+    eventually("n1 closes n2's connection and refuses its next one", || {
+        let log = nodes[0].stderr_text();
+        (log.contains("mesh: connection closed: peer removed (node n2)")
+            && log.contains("handshake failed: peer removed (node n2)"))
+        .then_some(())
+    });
     for n in &mut nodes {
         n.stop();
     }

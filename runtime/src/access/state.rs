@@ -19,7 +19,7 @@ use crate::identity::admission::{self, Binding, Hello, Local, Refusal};
 use crate::identity::credential::{Accepted, Credential};
 use crate::identity::license::{License, LicenseError};
 use crate::identity::node_key::{KeyError, NodeKey};
-use crate::identity::peers::{PeerBook, PeerState, Seen};
+use crate::identity::peers::{PeerBook, PeerRecord, PeerState, Seen};
 use crate::identity::{random_id, write_atomic};
 
 /// The installed license's file name under the data dir.
@@ -119,6 +119,9 @@ pub(crate) struct Access {
     sync: Mutex<AccessSync>,
     /// Gossip addresses `peers add` asked to join; the gossip thread takes them.
     joins: Mutex<Vec<std::net::SocketAddr>>,
+    /// Counts peers removed or deactivated, so that connections they
+    /// already hold into this node close at once (see [`Access::refusal_of`]).
+    refusals: tokio::sync::watch::Sender<u64>,
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> AccessError {
@@ -143,6 +146,7 @@ impl Access {
             book: Mutex::new(PeerBook::default()),
             sync: Mutex::new(AccessSync::default()),
             joins: Mutex::new(Vec::new()),
+            refusals: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -365,6 +369,9 @@ impl Access {
                 self.book().deactivate(d.seen(peer_id.clone()), now);
             }
         }
+        if !merged.deactivated.is_empty() {
+            self.refusals.send_modify(|n| *n += 1);
+        }
         if merged.credential {
             tracing::info!("cluster credential updated from a peer");
         }
@@ -385,6 +392,30 @@ impl Access {
             self.save_sync(&sync);
         }
         Ok(d)
+    }
+
+    /// An operator deleted peer `peer_id` on this node: it is refused from
+    /// now on, and the connections it holds into this node close.
+    pub(crate) fn remove_peer(&self, peer_id: &str, now: u64) -> Option<PeerRecord> {
+        let removed = self.book().set_state(peer_id, PeerState::Removed, now);
+        self.refusals.send_modify(|n| *n += 1);
+        removed
+    }
+
+    /// Changes whenever a peer is removed or deactivated.
+    pub(crate) fn watch_refusals(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.refusals.subscribe()
+    }
+
+    /// Why an admitted connection from `node` must close now: it was
+    /// removed by an operator or removed itself. `None` while it is active
+    /// (or unknown to the book, as in a cluster without licenses).
+    pub(crate) fn refusal_of(&self, node: &str) -> Option<Refusal> {
+        match self.book().by_node(node)?.state {
+            PeerState::Active => None,
+            PeerState::Removed => Some(Refusal::Removed),
+            PeerState::Deactivated => Some(Refusal::Deactivated),
+        }
     }
 
     /// Queues a gossip address to announce to.

@@ -154,8 +154,9 @@ pub(super) async fn delete(
             "cannot delete local peer, use 'peers remove-self' instead",
         ));
     }
-    let removed = shared.access.book().set_state(&record.peer_id, PeerState::Removed, unix_now());
-    // Stop sending to it; its next connection is refused.
+    // Its connections into this node close and its next ones are refused;
+    // this node stops sending to it.
+    let removed = shared.access.remove_peer(&record.peer_id, unix_now());
     shared.peers.remove(&record.node);
     tracing::info!(peer = %record.node, peer_id = %record.peer_id, "peer removed by an operator");
     ok(peer_json(shared, &removed.unwrap_or(record)))

@@ -229,6 +229,7 @@ async fn inbound(ctx: Arc<Ctx>, mut stream: tokio::net::TcpStream, from: SocketA
                 ctx.shared.peer_closed(&peer, g, since);
             }
         }
+        Err(e @ SessionError::Ended { .. }) => tracing::info!(%peer, "mesh: {e}"),
         Err(e) => tracing::warn!(%peer, error = %e, "mesh: inbound connection dropped"),
     }
 }

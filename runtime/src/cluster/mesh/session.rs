@@ -73,6 +73,14 @@ pub(crate) enum SessionError {
         /// The node that refused.
         peer: String,
     },
+    /// An admitted peer was removed or deactivated: its connection closes.
+    #[error("connection closed: {reason} (node {peer})")]
+    Ended {
+        /// Why.
+        reason: Refusal,
+        /// The node whose connection closed.
+        peer: String,
+    },
     /// The peer sent bytes that are not frames.
     #[error("bad frame: {0}")]
     Frame(#[from] FrameError),
@@ -315,9 +323,16 @@ pub(crate) async fn read_loop(
     let mut plain: Vec<u8> = Vec::with_capacity(128 * 1024);
     // Set by the peer's goodbye: its close is then no sign of death.
     let mut bye = false;
+    let mut refusals = ctx.shared.access.watch_refusals();
     loop {
         let n = tokio::select! {
             r = stream.read_buf(&mut cipher) => r?,
+            Ok(()) = refusals.changed() => {
+                match ctx.shared.access.refusal_of(peer) {
+                    Some(reason) => return Err(SessionError::Ended { reason, peer: peer.to_owned() }),
+                    None => continue,
+                }
+            }
             () = ctx.cancel.cancelled() => return Ok(()),
         };
         if n == 0 {
