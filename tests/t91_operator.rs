@@ -171,6 +171,18 @@ fn three_nodes_add_peers_rotate_the_credential_and_one_removes_itself() {
         });
     }
 
+    // Started apart with the default bootstrap_expect of 1, each node
+    // formed a Raft core of its own: n1 reports the other two, by name.
+    let foreign = eventually("n1 reports n2 and n3 in other Raft clusters", || {
+        let (_, body) = nodes[0].req("GET", "/v1/cluster/status", None, Some(&admin));
+        let list = body["raft"]["foreign_members"].as_array()?.clone();
+        (list.len() == 2).then_some(list)
+    });
+    let named: Vec<&str> = foreign.iter().filter_map(|m| m["node"].as_str()).collect();
+    assert_eq!(named, ["n2", "n3"], "{foreign:?}");
+    nodes[0]
+        .wait_stderr("the split Raft warning", |l| l.contains("belongs to another Raft cluster") && l.contains("n2"));
+
     // The credential reached every node: n3 issues tokens for it.
     let t3 = admin_for(&nodes[2], &cred);
     let (status, body) = nodes[2].req("GET", "/v1/cluster/status", None, Some(&t3));
@@ -235,6 +247,61 @@ fn three_nodes_add_peers_rotate_the_credential_and_one_removes_itself() {
         (log.contains("mesh: connection closed: peer removed (node n2)")
             && log.contains("handshake failed: peer removed (node n2)"))
         .then_some(())
+    });
+    for n in &mut nodes {
+        n.stop();
+    }
+}
+
+/// Two nodes started apart with the default `bootstrap_expect` of 1 form
+/// two Raft cores; `peers add` joins them in gossip but not in Raft. The
+/// node reports the other core's member, and the documented way out works:
+/// the second node, its Raft state deleted, joins the first core on restart
+/// (its admitted peers count as seeds, so it does not bootstrap alone).
+#[test]
+fn a_second_raft_core_is_reported_and_its_node_rejoins_the_first() {
+    let lic = license(5, "lic_r", "cluster-r", 3);
+    let specs = [Spec::new("r1", 4), Spec::new("r2", 5)];
+    let mut nodes: Vec<OpNode> = specs.iter().map(Spec::start).collect();
+    let cred = bootstrap(&nodes[0], &lic).unwrap();
+    let own = bootstrap(&nodes[1], &lic).unwrap();
+    let admin = admin_token(&nodes[0], &cred);
+    let status_with = |n: &OpNode, c| n.req("GET", "/v1/cluster/status", None, Some(&admin_for(n, c))).1;
+    let status = |n: &OpNode| status_with(n, &cred);
+    let core = |n: &OpNode, c| {
+        eventually(&format!("{} leads a Raft core of its own", n.name), || {
+            let body = status_with(n, c);
+            (body["raft"]["role"] == "leader").then(|| body["raft"]["cluster_id"].as_str().map(str::to_owned))?
+        })
+    };
+    let (first, second) = (core(&nodes[0], &cred), core(&nodes[1], &own));
+    assert_ne!(first, second);
+
+    let (code, body) = nodes[0].req("POST", "/v1/peers", Some(&json!({"address": nodes[1].api})), Some(&admin));
+    assert_eq!(code, 201, "{body}");
+    let foreign = eventually("r1 reports r2's core", || {
+        let body = status(&nodes[0]);
+        let list = body["raft"]["foreign_members"].as_array()?.clone();
+        (!list.is_empty()).then_some(list)
+    });
+    assert_eq!(foreign, [json!({"node": "r2", "raft_cluster": second})]);
+    nodes[0].wait_stderr("the split Raft warning", |l| l.contains("belongs to another Raft cluster"));
+
+    // r2 stops, loses its Raft state (nothing else), and starts again.
+    nodes[1].stop();
+    let raft_dir = specs[1].data_dir.join("store").join("_sys").join("raft");
+    assert!(raft_dir.is_dir(), "no Raft state at {}", raft_dir.display());
+    std::fs::remove_dir_all(&raft_dir).unwrap();
+    nodes[1] = specs[1].start();
+    // Two nodes keep one voter (an odd count): r2 joins as the standby.
+    eventually("r2 joins r1's core", || {
+        let (one, two) = (status(&nodes[0]), status(&nodes[1]));
+        let joined = one["raft"]["voters"] == 1
+            && one["raft"]["standbys"] == 1
+            && one["raft"]["foreign_members"] == json!([])
+            && two["raft"]["role"] == "standby"
+            && two["raft"]["cluster_id"].as_str() == Some(first.as_str());
+        joined.then_some(())
     });
     for n in &mut nodes {
         n.stop();

@@ -141,9 +141,12 @@ fn the_operator_story_through_the_cli() {
     assert_eq!(named.issuer_public_key, lic.issuer_public_key, "the key is made once, then reused");
     assert!(!cli.config.exists(), "license issue never touches the CLI config");
 
-    // 2. Three fresh nodes, each bootstrapped by the CLI.
+    // 2. Three fresh nodes, each bootstrapped by the CLI; as in the README,
+    // their Raft core forms once all three see each other.
     let grace = "admin.credential_grace=3s";
-    let mut nodes: Vec<OpNode> = (1..=3u8).map(|i| Spec::new(&format!("n{i}"), i).set(grace).start()).collect();
+    let expect = "cluster.raft.bootstrap_expect=3";
+    let mut nodes: Vec<OpNode> =
+        (1..=3u8).map(|i| Spec::new(&format!("n{i}"), i).set(grace).set(expect).start()).collect();
     let urls: Vec<String> = nodes.iter().map(OpNode::url).collect();
 
     let first = cli.ok(&["bootstrap", "--url", &urls[0], "--license-file", p(&license_file), "--name", "n1"]);
@@ -235,6 +238,11 @@ fn the_operator_story_through_the_cli() {
         (field(&out, "members.alive") == Some("3")).then_some(out)
     });
     expect_field(&status, "identity.node", "n1");
+    let status = eventually("one Raft core of three voters", || {
+        let out = cli.ok(&["cluster", "status"]);
+        (field(&out, "raft.voters") == Some("3")).then_some(out)
+    });
+    expect_field(&status, "raft.foreign_members", "-");
     expect_field(&status, "identity.peer_id", &n1_id);
     expect_field(&status, "credential.client_id", &client_id);
     expect_field(&status, "credential.generation", "0");

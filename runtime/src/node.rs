@@ -182,7 +182,13 @@ impl Node {
         // After the mesh (its RPCs ride it) and gossip (bootstrap reads the
         // view); only on a clustered node.
         let raft = match (&opts.raft, &gossip) {
-            (Some(r), Some(_)) => Some(RaftService::start(r, shared.clone())?),
+            (Some(r), Some(_)) => {
+                // A node with admitted peers is joining them, as one with
+                // `join_addrs` is: it never bootstraps a Raft core alone
+                // (one whose Raft state was deleted joins its peers' core).
+                let has_seeds = r.has_seeds || !shared.access.known_seeds().is_empty();
+                Some(RaftService::start(&RaftOptions { has_seeds, ..r.clone() }, shared.clone())?)
+            }
             _ => None,
         };
         // Bound before workers for the same reason: a taken admin port is a

@@ -61,6 +61,10 @@ pub(crate) fn cell(value: &Json) -> String {
         Json::Bool(b) => if *b { "yes" } else { "no" }.into(),
         Json::String(s) if s.is_empty() => "-".into(),
         Json::String(s) => s.clone(),
+        Json::Array(items) if items.is_empty() => "-".into(),
+        Json::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(", "),
+        // An object inside a list: its fields in one cell.
+        Json::Object(fields) => fields.iter().map(|(k, v)| format!("{k}={}", cell(v))).collect::<Vec<_>>().join(" "),
         other => other.to_string(),
     }
 }
@@ -126,7 +130,9 @@ mod tests {
         assert_eq!(cell(&json!("")), "-");
         assert_eq!(cell(&json!("p1")), "p1");
         assert_eq!(cell(&json!(3)), "3");
-        assert_eq!(cell(&json!(["a"])), r#"["a"]"#);
+        assert_eq!(cell(&json!([])), "-");
+        assert_eq!(cell(&json!(["a", "b"])), "a, b");
+        assert_eq!(cell(&json!([{"node": "n2", "raft_cluster": "c1"}])), "node=n2 raft_cluster=c1");
         assert_eq!(field_cell("expires_at", &json!(0)), "0 (never)");
         assert_eq!(field_cell("added_at", &json!(86_400)), "86400 (1970-01-02 00:00:00 UTC)");
         assert_eq!(field_cell("previous_valid_until", &json!(null)), "-");

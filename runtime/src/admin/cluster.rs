@@ -127,6 +127,10 @@ pub(super) async fn status(State(state): State<Arc<AppState>>, headers: HeaderMa
             "role": r.role, "term": r.term, "leader": r.leader, "commit_index": r.commit_index,
             "voters": shared.stats.raft_voters.load(Ordering::Relaxed),
             "standbys": shared.stats.raft_non_voters.load(Ordering::Relaxed),
+            "cluster_id": shared.raft_cluster.read().unwrap_or_else(|e| e.into_inner()).clone(),
+            "foreign_members": shared.foreign_raft_members().into_iter()
+                .map(|(node, id)| json!({"node": node, "raft_cluster": id}))
+                .collect::<Vec<_>>(),
         })
     });
     let credential = shared.access.credential().map(|c| {

@@ -70,6 +70,23 @@ impl Shared {
         self.peer_status.lock().unwrap_or_else(|e| e.into_inner()).insert(peer.to_string(), status);
     }
 
+    /// Live members that belong to a formed Raft cluster other than this
+    /// node's, with that cluster's id: nodes that bootstrapped on their own
+    /// (started apart, without `bootstrap_expect` naming the initial size).
+    /// Two Raft clusters never merge; an operator has to be told.
+    pub(crate) fn foreign_raft_members(&self) -> Vec<(String, String)> {
+        let ours = self.raft_cluster.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let Some(ours) = ours.filter(|_| self.raft_member.load(Ordering::SeqCst)) else { return Vec::new() };
+        let status = self.peer_status.lock().unwrap_or_else(|e| e.into_inner());
+        let mut foreign: Vec<(String, String)> = status
+            .iter()
+            .filter(|(name, s)| s.member && self.member_internode(name).is_some())
+            .filter_map(|(name, s)| s.cluster.clone().filter(|c| *c != ours).map(|c| (name.clone(), c)))
+            .collect();
+        foreign.sort();
+        foreign
+    }
+
     /// Whether any live member said it belongs to a formed Raft cluster.
     pub(crate) fn raft_cluster_visible(&self) -> bool {
         let status = self.peer_status.lock().unwrap_or_else(|e| e.into_inner());

@@ -10,7 +10,7 @@
 //! for. A node that sees any member already in a Raft cluster never
 //! bootstraps: it waits for the leader's reconciler to add it. 0 never
 //! bootstraps (the node waits to be added). 1 bootstraps alone, but only
-//! on a node without seeds (`join_addrs`): a node told to join others is
+//! on a node without seeds (`join_addrs`, or admitted peers): a node told to join others is
 //! joining a cluster, and bootstrapping alone at the same moment as its
 //! seed would make two clusters that can never merge.
 //!

@@ -43,6 +43,8 @@ pub(super) struct Loop {
     /// How long each ended owner has waited (see `orphans.rs`).
     pub(super) orphan_grace: super::orphans::Grace,
     pub(super) churn: Churn,
+    /// Members of another Raft cluster already warned about.
+    pub(super) foreign: BTreeSet<(String, String)>,
 }
 
 impl Loop {
@@ -67,6 +69,19 @@ impl Loop {
         tracing::debug!("raft stopped");
     }
 
+    /// Logs each live member found in another Raft cluster, once.
+    fn warn_foreign(&mut self, ours: Option<&str>) {
+        let now: BTreeSet<(String, String)> = self.shared.foreign_raft_members().into_iter().collect();
+        for (node, theirs) in now.difference(&self.foreign) {
+            tracing::warn!(
+                %node, raft_cluster = %theirs, ours = ours.unwrap_or_default(),
+                "raft: a member belongs to another Raft cluster; the two never merge (nodes started apart \
+                 each bootstrap alone unless cluster.raft.bootstrap_expect names the initial size)"
+            );
+        }
+        self.foreign = now;
+    }
+
     async fn step(&mut self) {
         let m = openraft::async_runtime::WatchReceiver::borrow_watched(&self.raft.metrics()).clone();
         let membership = m.membership_config.membership();
@@ -81,6 +96,7 @@ impl Loop {
             self.shared.stats.raft_leader_changes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         self.check_lock_lease(&m, &voters);
+        self.warn_foreign(cluster.as_deref());
         let (candidates, nodes) = self.candidates(&voters, &learners);
         let now = Instant::now();
         if !initialized {

@@ -42,7 +42,8 @@ pub struct RaftOptions {
     /// `bootstrap_expect`: 0 never, 1 alone (only without seeds), N when N
     /// nodes see each other.
     pub bootstrap_expect: usize,
-    /// `cluster.membership.join_addrs` is not empty.
+    /// `cluster.membership.join_addrs` is not empty, or the peer book
+    /// holds admitted peers (the node sets this at start).
     pub has_seeds: bool,
     /// Voting seats (odd, at most 5).
     pub max_voters: usize,
@@ -161,6 +162,7 @@ impl RaftService {
             last_orphan_sweep: None,
             orphan_grace: Default::default(),
             churn: Churn::default(),
+            foreign: BTreeSet::new(),
         };
         let stop = cancel.clone();
         let thread = std::thread::Builder::new()
