@@ -28,6 +28,8 @@ const PREFERRED_PORTS: std::ops::RangeInclusive<u16> = 7950..=7959;
 /// First and last delay between reconnect attempts to one peer.
 const RECONNECT_MIN: Duration = Duration::from_millis(100);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
+/// Longest the stop waits for the mesh's tasks to end.
+const STOP_WAIT: Duration = Duration::from_secs(5);
 /// Longest an accepted connection may take to finish the handshake.
 const ACCEPT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -98,6 +100,7 @@ impl Spawner {
 pub(crate) struct Mesh {
     port: u16,
     cancel: CancellationToken,
+    tracker: TaskTracker,
     thread: Option<JoinHandle<()>>,
     shared: Arc<Shared>,
 }
@@ -139,6 +142,7 @@ impl Mesh {
         };
         *shared.mesh.lock().unwrap_or_else(|e| e.into_inner()) =
             Some(Spawner { handle: rt.handle().clone(), ctx: ctx.clone() });
+        let tracker = ctx.tracker.clone();
         let thread = std::thread::Builder::new()
             .name("wippy-mesh".into())
             .spawn(move || {
@@ -151,7 +155,7 @@ impl Mesh {
             })
             .map_err(|e| start_err(&e))?;
         tracing::info!(port, "mesh listening");
-        Ok(Mesh { port, cancel, thread: Some(thread), shared })
+        Ok(Mesh { port, cancel, tracker, thread: Some(thread), shared })
     }
 
     /// The port the listener is bound to.
@@ -168,7 +172,21 @@ impl Mesh {
         self.shared.mesh.lock().unwrap_or_else(|e| e.into_inner()).take();
         self.cancel.cancel();
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            // Every task ends on the cancel; one that does not must not
+            // hold the node's shutdown hostage: it is named in the log and
+            // left behind with the thread.
+            let deadline = std::time::Instant::now() + STOP_WAIT;
+            while !t.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            } else {
+                tracing::warn!(
+                    tasks = self.tracker.len(),
+                    "mesh: tasks still running {STOP_WAIT:?} after the stop; not waiting"
+                );
+            }
         }
         self.shared.peers.clear();
     }
@@ -243,7 +261,11 @@ async fn peer_task(ctx: Arc<Ctx>, queue: Arc<PeerQueue>) {
     let mut failures = 0u32;
     while !queue.is_closed() && !ctx.cancel.is_cancelled() {
         if let Some((addr, generation)) = ctx.shared.member_link(&queue.name) {
-            match session::dial(&ctx, addr, &queue.name).await {
+            let dialled = tokio::select! {
+                r = session::dial(&ctx, addr, &queue.name) => r,
+                () = ctx.cancel.cancelled() => return,
+            };
+            match dialled {
                 Ok((stream, transport)) => {
                     let since = std::time::Instant::now();
                     tracing::debug!(peer = %queue.name, %addr, "mesh: connected");

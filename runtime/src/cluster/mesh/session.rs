@@ -381,8 +381,16 @@ fn handle(ctx: &Ctx, peer: &str, frame: Frame) {
                 counters.dropped.fetch_add(1, Ordering::Relaxed);
             }
         },
+        // A call answered by the local Raft ends with the mesh, like every
+        // task on it: Raft may have stopped first and never answer.
         Class::Raft => ctx.shared.raft_transport.inbound(&ctx.shared, peer, &frame.payload, |task| {
-            ctx.tracker.spawn(task);
+            let cancel = ctx.cancel.clone();
+            ctx.tracker.spawn(async move {
+                tokio::select! {
+                    () = task => {}
+                    () = cancel.cancelled() => {}
+                }
+            });
         }),
         Class::Pg => ctx.shared.on_pg_frame(peer, &frame.payload),
     }
