@@ -31,7 +31,7 @@ pub(crate) fn me(shared: &Shared) -> String {
 pub(crate) async fn write(shared: &Arc<Shared>, cmd: Command) -> Result<Response, HostError> {
     match client::request(shared, Request::Write(cmd)).await {
         Ok(Reply::Written(r)) => Ok(r),
-        Ok(_) => Err(HostError { kind: "INTERNAL", message: "raft answered a different request".into() }),
+        Ok(_) => Err(wrong_reply()),
         Err(e @ ClientError::NoLeader(_)) | Err(e @ ClientError::Unknown(_)) => {
             Err(HostError::unavailable(e.to_string()))
         }
@@ -55,7 +55,7 @@ pub(crate) async fn write_claim(
     let key = cmd.key().map(str::to_owned).unwrap_or_default();
     match client::request(shared, Request::Write(cmd)).await {
         Ok(Reply::Written(r)) => Ok(r),
-        Ok(_) => Err(HostError { kind: "INTERNAL", message: "raft answered a different request".into() }),
+        Ok(_) => Err(wrong_reply()),
         Err(e @ ClientError::NoLeader(_)) => Err(HostError::unavailable(e.to_string())),
         Err(e @ ClientError::Unknown(_)) => {
             claims_of(shared, kind).set_unknown(pid, name, Some(owner));
@@ -151,29 +151,20 @@ async fn settle_unknown(
 /// removed the record (a repeated register or acquire must not answer from
 /// bookkeeping that the cluster has moved past). A claim found gone is
 /// dropped from the bookkeeping and the holder told, as in [`revoke_all`].
-/// Called with the claim counted in (`claims.begin`); lands it either way.
+/// `false` at once when this node does not count it as held.
 pub(crate) async fn still_held(
     shared: &Arc<Shared>,
     claims: &Claims,
     (kind, key): (&'static str, &str),
     (pid, name): (&str, &str),
 ) -> Result<bool, HostError> {
-    let Some(version) = claims.version(pid, name) else {
-        claims.land(pid, name, None);
-        return Ok(false);
-    };
+    let Some(version) = claims.version(pid, name) else { return Ok(false) };
     let record = match client::request(shared, Request::Read(Query::Get { key: key.to_owned() })).await {
         Ok(Reply::Entry(r)) => r,
-        other => {
-            claims.land(pid, name, None);
-            return Err(match other {
-                Err(e) => HostError::unavailable(e.to_string()),
-                Ok(_) => HostError { kind: "INTERNAL", message: "raft answered a different request".into() },
-            });
-        }
+        Ok(_) => return Err(wrong_reply()),
+        Err(e) => return Err(HostError::unavailable(e.to_string())),
     };
     if record.is_some_and(|r| r.version == version && r.value.0 == pid.as_bytes()) {
-        claims.land(pid, name, None);
         return Ok(true);
     }
     // Dropped only if it is still the claim read against.
@@ -183,8 +174,11 @@ pub(crate) async fn still_held(
         tracing::warn!(%pid, %name, "{reason}");
         cancel(shared, pid, reason);
     }
-    claims.land(pid, name, None);
     Ok(false)
+}
+
+fn wrong_reply() -> HostError {
+    HostError { kind: "INTERNAL", message: "raft answered a different request".into() }
 }
 
 /// Tells process `pid` of this node that it lost a claim: a CANCEL event

@@ -63,11 +63,13 @@ pub(crate) async fn acquire(shared: &Arc<Shared>, pid: &str, name: &str, wait: D
     // Already held: no write, so an unknown outcome can never be mistaken
     // for a fresh acquire (see `claims::write_claim`); a linearizable read
     // confirms the record is still this one.
-    if shared.locks.holds(pid, name) {
-        if still_held(shared, &shared.locks, ("lock", &key(name)), (pid, name)).await? {
+    match still_held(shared, &shared.locks, ("lock", &key(name)), (pid, name)).await {
+        Ok(false) => {}
+        held => {
+            shared.locks.land(pid, name, None);
+            held?;
             return Err(HostError::already_exists(format!("lock held: {name} (by this process)")));
         }
-        shared.locks.begin(pid);
     }
     let deadline = Instant::now() + wait;
     let mut owner: String;

@@ -37,11 +37,12 @@ pub(crate) async fn register(shared: &Arc<Shared>, name: &str, pid: &str) -> Res
     }
     // Already held: registering again succeeds without a write, once a
     // linearizable read shows the record is still this one.
-    if shared.names.holds(pid, name) {
-        if still_held(shared, &shared.names, ("name", &key(name)), (pid, name)).await? {
-            return Ok(Value::Bool(true));
+    match still_held(shared, &shared.names, ("name", &key(name)), (pid, name)).await {
+        Ok(false) => {}
+        held => {
+            shared.names.land(pid, name, None);
+            return held.map(Value::Bool);
         }
-        shared.names.begin(pid);
     }
     let mut cond = Cond::Absent;
     let mut took_over = false;
@@ -52,29 +53,36 @@ pub(crate) async fn register(shared: &Arc<Shared>, name: &str, pid: &str) -> Res
             Ok(r) if r.applied => Some(r.version),
             _ => None,
         };
+        // Another try keeps the claim counted in (a second `begin` before
+        // this one lands), so an exit meanwhile is never missed.
+        let retry = match &outcome {
+            Ok(r) if r.applied => None,
+            // The process's own record, but this node no longer counts it
+            // as held (it was revoked when the node rejoined): owned by the
+            // old incarnation, it is about to be removed. Take it over once.
+            Ok(r) if r.previous.as_deref() == Some(pid.as_bytes()) && !took_over && !shared.names.holds(pid, name) => {
+                took_over = true;
+                Some(Cond::Version(r.version))
+            }
+            // The old record went (the leader removed it with the old
+            // incarnation) between the two writes: the name is free, so
+            // claim it as any other free name, once.
+            Ok(r) if r.previous.is_none() && cond != Cond::Absent => Some(Cond::Absent),
+            _ => None,
+        };
+        if retry.is_some() {
+            shared.names.begin(pid);
+        }
         settle(shared, &shared.names, key, (pid, name), &owner, version).await?;
+        if let Some(next) = retry {
+            cond = next;
+            continue;
+        }
         return match outcome {
             Ok(r) if r.applied => Ok(Value::Bool(true)),
             // Registering a name again for the same process succeeds.
             Ok(r) if r.previous.as_deref() == Some(pid.as_bytes()) && shared.names.holds(pid, name) => {
                 Ok(Value::Bool(true))
-            }
-            // The process's own record, but this node no longer counts it
-            // as held (it was revoked when the node rejoined): owned by the
-            // old incarnation, it is about to be removed. Take it over once.
-            Ok(r) if r.previous.as_deref() == Some(pid.as_bytes()) && !took_over => {
-                cond = Cond::Version(r.version);
-                took_over = true;
-                shared.names.begin(pid);
-                continue;
-            }
-            // The old record went (the leader removed it with the old
-            // incarnation) between the two writes: the name is free, so
-            // claim it as any other free name, once.
-            Ok(r) if r.previous.is_none() && cond != Cond::Absent => {
-                cond = Cond::Absent;
-                shared.names.begin(pid);
-                continue;
             }
             Ok(r) => {
                 let holder = r.previous.map(|p| String::from_utf8_lossy(&p).into_owned());
