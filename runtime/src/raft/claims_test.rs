@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use wippy_lua_stdlib::Value;
 
-use super::service::{RaftOptions, RaftService};
+use super::service::RaftService;
+use super::service_test::options;
 use super::store_test::TempDir;
 use super::test_cluster::{TestNode, set_views, wait_for};
 use super::types::{Command, Cond};
@@ -24,20 +25,7 @@ fn solo(name: &str) -> (TempDir, TestNode, RaftService) {
     let dir = TempDir::new();
     let node = TestNode::start(name);
     set_views(&[&node]);
-    let opts = RaftOptions {
-        data_dir: Some(dir.path().to_path_buf()),
-        bootstrap_expect: 1,
-        has_seeds: false,
-        max_voters: 5,
-        max_standbys: 4,
-        heartbeat_timeout: Duration::from_millis(300),
-        reconcile_debounce: Duration::from_millis(200),
-        reconcile_timeout: Duration::from_secs(2),
-        snapshot_threshold: 1000,
-        trailing_logs: 100,
-        lock_lease: Duration::from_secs(1),
-    };
-    let service = RaftService::start(&opts, node.shared.clone()).unwrap();
+    let service = RaftService::start(&options(&dir, 1), node.shared.clone()).unwrap();
     wait_for("leadership", Duration::from_secs(10), || {
         node.shared.raft_status.read().unwrap().as_ref().is_some_and(|s| s.role == "leader")
     });

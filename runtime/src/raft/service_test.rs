@@ -12,7 +12,7 @@ use super::store_test::TempDir;
 use super::test_cluster::{TestNode, set_views, wait_for};
 use super::types::{Command, Cond};
 
-fn options(dir: &TempDir, expect: usize) -> RaftOptions {
+pub(super) fn options(dir: &TempDir, expect: usize) -> RaftOptions {
     RaftOptions {
         data_dir: Some(dir.path().to_path_buf()),
         bootstrap_expect: expect,
