@@ -220,7 +220,23 @@ pub(crate) fn idle(mode: Mode) -> Result<Vec<Figure>> {
         }
         Ok(None)
     };
-    wait_for("5 voters and 4 standbys", TIMEOUT, || Ok(seated(nodes)?.is_some()))?;
+    // Each node's (raft_state, voters, standbys), for a failure report.
+    let seats = |nodes: &[Wippy]| -> Vec<(f64, f64, f64)> {
+        nodes
+            .iter()
+            .map(|n| {
+                let m = n.metrics().unwrap_or_default();
+                (metric(&m, "raft_state"), metric(&m, "raft_voters"), metric(&m, "raft_non_voters"))
+            })
+            .collect()
+    };
+    let formed = wait_for("5 voters and 4 standbys", TIMEOUT, || {
+        for n in nodes.iter_mut() {
+            n.check_alive()?;
+        }
+        Ok(seated(nodes)?.is_some())
+    });
+    formed.with_context(|| format!("(state, voters, standbys) per node: {:?}", seats(nodes)))?;
     // Let joins, promotions and snapshots of the forming phase pass.
     std::thread::sleep(Duration::from_secs(3));
     let li = seated(nodes)?.context("no leader")?;
@@ -243,13 +259,7 @@ pub(crate) fn idle(mode: Mode) -> Result<Vec<Figure>> {
     )?;
     std::thread::sleep(Duration::from_secs(3));
     if seated(nodes)? != Some(li) {
-        let now: Vec<(f64, f64, f64)> = nodes[..9]
-            .iter()
-            .map(|n| {
-                let m = n.metrics().unwrap_or_default();
-                (metric(&m, "raft_state"), metric(&m, "raft_voters"), metric(&m, "raft_non_voters"))
-            })
-            .collect();
+        let now = seats(&nodes[..9]);
         bail!("leadership or seats changed while the clients joined: (state, voters, standbys) {now:?}");
     }
     let (with, with_raft) = leader_cpu(&nodes[li], window)?;
