@@ -31,6 +31,22 @@ pub(crate) struct Ctx {
 const PSK_LABEL: &str = "wippy-mesh";
 
 impl Ctx {
+    /// `task`, ended early by the mesh's stop: every task on the mesh
+    /// thread is wrapped so, whatever it awaits (Raft, which stops first,
+    /// may never answer).
+    pub(crate) fn until_stopped(
+        &self,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let cancel = self.cancel.clone();
+        async move {
+            tokio::select! {
+                () = task => {}
+                () = cancel.cancelled() => {}
+            }
+        }
+    }
+
     /// The id and pre-shared key this node dials with.
     pub(crate) fn dial_key(&self) -> (u8, [u8; 32]) {
         (self.keys.primary.id, mesh_psk(PSK_LABEL, &self.keys.primary.secret))

@@ -85,14 +85,7 @@ impl Spawner {
     /// send and receive). The mesh's stop cancels it: by then the workers
     /// that wait for such answers are gone.
     pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
-        let cancel = self.ctx.cancel.clone();
-        let task = async move {
-            tokio::select! {
-                () = task => {}
-                () = cancel.cancelled() => {}
-            }
-        };
-        self.ctx.tracker.spawn_on(task, &self.handle);
+        self.ctx.tracker.spawn_on(self.ctx.until_stopped(task), &self.handle);
     }
 }
 
@@ -173,8 +166,8 @@ impl Mesh {
         self.cancel.cancel();
         if let Some(t) = self.thread.take() {
             // Every task ends on the cancel; one that does not must not
-            // hold the node's shutdown hostage: it is named in the log and
-            // left behind with the thread.
+            // hold the node's shutdown hostage: the log counts what is left
+            // behind with the thread.
             let deadline = std::time::Instant::now() + STOP_WAIT;
             while !t.is_finished() && std::time::Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(5));

@@ -384,13 +384,7 @@ fn handle(ctx: &Ctx, peer: &str, frame: Frame) {
         // A call answered by the local Raft ends with the mesh, like every
         // task on it: Raft may have stopped first and never answer.
         Class::Raft => ctx.shared.raft_transport.inbound(&ctx.shared, peer, &frame.payload, |task| {
-            let cancel = ctx.cancel.clone();
-            ctx.tracker.spawn(async move {
-                tokio::select! {
-                    () = task => {}
-                    () = cancel.cancelled() => {}
-                }
-            });
+            ctx.tracker.spawn(ctx.until_stopped(task));
         }),
         Class::Pg => ctx.shared.on_pg_frame(peer, &frame.payload),
     }
